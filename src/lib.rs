@@ -1,0 +1,59 @@
+//! Rust closures as plain C function pointers.
+//!
+//! C libraries and operating systems take callbacks as function pointers. This crate turns a
+//! Rust closure into one, for every common calling convention:
+//!
+//! - [`UserData`]: when the C API has a user-data argument (`void *ud`, an `LPARAM`), a
+//!   trampoline monomorphised for the closure finds it through that argument. Zero cost: no
+//!   allocation, no executable memory, the closure is inlined.
+//!
+//! ```
+//! use core::ffi::c_void;
+//! use trampoline::{UserData, ud};
+//!
+//! // A qsort_r-style C API: the context comes last (written in Rust to keep the example whole).
+//! type Cmp = unsafe extern "C" fn(*const c_void, *const c_void, *mut c_void) -> i32;
+//! unsafe extern "C" fn sort_pair(pair: *mut [i32; 2], cmp: Cmp, ctx: *mut c_void) {
+//!     let pair = unsafe { &mut *pair };
+//!     let (a, b) = (&raw const pair[0], &raw const pair[1]);
+//!     if unsafe { cmp(a.cast(), b.cast(), ctx) } > 0 {
+//!         pair.swap(0, 1);
+//!     }
+//! }
+//!
+//! let mut comparisons = 0;
+//! let mut descending = |a: *const c_void, b: *const c_void| {
+//!     comparisons += 1;
+//!     // SAFETY: `sort_pair` passes pointers to two i32s.
+//!     let (a, b) = unsafe { (*a.cast::<i32>(), *b.cast::<i32>()) };
+//!     b.cmp(&a) as i32
+//! };
+//! let mut pair = [1, 2];
+//! let cmp = UserData::<Cmp, ud::Last>::new(&mut descending);
+//! // SAFETY: `sort_pair` calls `cmp` only during the call, on this thread, not re-entrantly.
+//! unsafe { sort_pair(&mut pair, cmp.func(), cmp.data()) };
+//! assert_eq!(pair, [2, 1]);
+//! assert_eq!(comparisons, 1);
+//! ```
+//!
+//! # Signatures
+//!
+//! A callback's C type is a function-pointer type implementing [`Signature`]: see
+//! [the `signature` module](crate::signature) for the ABIs and [`AbiType`] for the argument
+//! types. Anything the crate does not know how to pass is refused at compile time.
+#![no_std]
+#![warn(
+    missing_docs,
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks
+)]
+
+mod call;
+pub mod signature;
+mod types;
+mod user_data;
+
+pub use call::{CallFn, CallMut, CallOnce};
+pub use signature::{Abi, Signature, UnsafeSignature};
+pub use types::{AbiClass, AbiReturn, AbiType, UserDataArg};
+pub use user_data::{UserData, UserDataSignature, ud};

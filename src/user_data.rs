@@ -1,0 +1,221 @@
+//! User-data trampolines: the zero-cost path for C APIs whose callback takes a user-data
+//! argument (`void *ud`, `LPARAM`, a context pointer).
+//!
+//! The trampoline is an ordinary `extern "ABI" fn`, monomorphised for the closure's type, that
+//! finds the closure through the user-data argument and calls it with the other arguments. No
+//! allocation, no executable memory, and the call inlines the closure.
+
+use core::ffi::c_void;
+use core::marker::PhantomData;
+
+use crate::call::{CallFn, CallMut};
+use crate::signature::{UnsafeSignature, for_each_signature};
+use crate::types::{AbiReturn, AbiType, UserDataArg};
+
+/// Where the user-data argument sits in a signature.
+pub mod ud {
+    /// The user-data argument is the first one (`qsort_s`, many `*_ex` APIs).
+    pub type First = At<0>;
+
+    /// The user-data argument is the last one (`EnumWindows`' `LPARAM`, `qsort_r` on glibc).
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct Last;
+
+    /// The user-data argument is the one at index `N`, counting from 0.
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct At<const N: usize>;
+}
+
+/// A signature with a user-data argument at position `P` (one of the [`ud`] markers).
+///
+/// Implemented for every `unsafe extern "ABI" fn` [`Signature`](crate::Signature) of 1 to 12
+/// arguments whose argument at `P` is a [`UserDataArg`]; the closure takes the other
+/// arguments, in order.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no user-data argument at position `{P}`",
+    label = "expected an `unsafe extern \"ABI\" fn` with a raw pointer, `isize` or `usize` \
+             argument at that position",
+    note = "the closure takes every argument except the user data, in order"
+)]
+pub trait UserDataSignature<P>: UnsafeSignature {
+    /// The arguments the closure takes: all but the user data.
+    type ClosureArgs;
+    /// The type of the user-data argument.
+    type Data: UserDataArg;
+
+    /// The trampoline that calls an `F` found through the user-data argument, by `&mut`.
+    #[doc(hidden)]
+    fn trampoline_mut<F: CallMut<Self::ClosureArgs, Self::Ret>>() -> Self;
+
+    /// The trampoline that calls an `F` found through the user-data argument, by `&`.
+    #[doc(hidden)]
+    fn trampoline_fn<F: CallFn<Self::ClosureArgs, Self::Ret> + Sync>() -> Self;
+}
+
+/// A borrowed closure as a C callback with a user-data argument.
+///
+/// `B` is the callback's C signature, an `unsafe extern "ABI" fn` type, and `P` the position
+/// of its user-data argument ([`ud::First`], [`ud::Last`] or [`ud::At<N>`](ud::At)). Pass
+/// [`func`](Self::func) as the callback and [`data`](Self::data) as the user data.
+///
+/// ```
+/// use trampoline::{UserData, ud};
+///
+/// // A C API shaped like EnumWindows (here written in Rust, to keep the example whole).
+/// type EnumProc = unsafe extern "system" fn(isize, isize) -> i32;
+/// unsafe extern "system" fn enum_items(cb: EnumProc, lparam: isize) -> i32 {
+///     let mut calls = 0;
+///     for item in [10, 20, 30] {
+///         calls += 1;
+///         if unsafe { cb(item, lparam) } == 0 {
+///             break;
+///         }
+///     }
+///     calls
+/// }
+///
+/// let mut seen = Vec::new();
+/// let mut on_item = |item: isize| {
+///     seen.push(item);
+///     (item < 20) as i32 // stop after 20
+/// };
+/// let cb = UserData::<EnumProc, ud::Last>::new(&mut on_item);
+/// // SAFETY: `enum_items` calls `cb` only during this call, from this thread, not re-entrantly.
+/// let calls = unsafe { enum_items(cb.func(), cb.data()) };
+/// assert_eq!(calls, 2);
+/// assert_eq!(seen, [10, 20]);
+/// ```
+pub struct UserData<'a, B, P> {
+    func: B,
+    data: *mut c_void,
+    _borrow: PhantomData<&'a mut c_void>,
+    _position: PhantomData<fn() -> P>,
+}
+
+impl<'a, B: UserDataSignature<P>, P> UserData<'a, B, P> {
+    /// Borrows an `FnMut` closure for the time C may call it.
+    ///
+    /// C must not call it from two threads at once, nor re-enter it, nor call it from another
+    /// thread unless the closure is `Send`; use [`new_sync`](Self::new_sync) for callbacks
+    /// that C calls concurrently.
+    #[inline]
+    pub fn new<F>(closure: &'a mut F) -> Self
+    where
+        F: CallMut<B::ClosureArgs, B::Ret>,
+    {
+        UserData {
+            func: B::trampoline_mut::<F>(),
+            data: (closure as *mut F).cast(),
+            _borrow: PhantomData,
+            _position: PhantomData,
+        }
+    }
+
+    /// Borrows an `Fn + Sync` closure, which C may call from any number of threads at once and
+    /// re-enter.
+    #[inline]
+    pub fn new_sync<F>(closure: &'a F) -> Self
+    where
+        F: CallFn<B::ClosureArgs, B::Ret> + Sync,
+    {
+        UserData {
+            func: B::trampoline_fn::<F>(),
+            data: (closure as *const F).cast_mut().cast(),
+            _borrow: PhantomData,
+            _position: PhantomData,
+        }
+    }
+
+    /// The C function pointer to pass as the callback.
+    ///
+    /// Calling it is sound only with [`data`](Self::data) as the user-data argument, while
+    /// this `UserData` (and so the borrow of the closure) lives, and within the limits its
+    /// constructor states.
+    #[inline]
+    pub fn func(&self) -> B {
+        self.func
+    }
+
+    /// The value to pass as the user-data argument: the closure's address.
+    #[inline]
+    pub fn data(&self) -> B::Data {
+        B::Data::from_ptr(self.data)
+    }
+}
+
+impl<B, P> core::fmt::Debug for UserData<'_, B, P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("UserData")
+            .field("signature", &core::any::type_name::<B>())
+            .field("data", &self.data)
+            .finish()
+    }
+}
+
+/// Implements [`UserDataSignature`] for one ABI and arity, at every user-data position.
+macro_rules! impl_user_data {
+    ($abi:literal $kind:ident $unwind:literal [$($A:ident $a:ident)*]) => {
+        impl_user_data!(@split $abi [] [$($A $a)*]);
+    };
+    // The user data replaces the first argument of the second list.
+    (@split $abi:literal [$($B:ident $b:ident)*] [$U:ident $u:ident $($D:ident $d:ident)*]) => {
+        impl_user_data!(@impl $abi ud::At<{ 0 $(+ impl_user_data!(@one $B))* }>
+            [$($B $b)*] [$($D $d)*]);
+        impl_user_data!(@last $abi [$($B $b)*] [$($D $d)*]);
+        impl_user_data!(@split $abi [$($B $b)* $U $u] [$($D $d)*]);
+    };
+    (@split $abi:literal [$($B:ident $b:ident)*] []) => {};
+    (@last $abi:literal [$($B:ident $b:ident)*] []) => {
+        impl_user_data!(@impl $abi ud::Last [$($B $b)*] []);
+    };
+    (@last $abi:literal [$($B:ident $b:ident)*] [$($D:ident $d:ident)+]) => {};
+    (@one $B:ident) => { 1 };
+    (@impl $abi:literal $pos:ty [$($B:ident $b:ident)*] [$($D:ident $d:ident)*]) => {
+        impl<R: AbiReturn, U: UserDataArg, $($B: AbiType,)* $($D: AbiType,)*>
+            UserDataSignature<$pos> for unsafe extern $abi fn($($B,)* U, $($D,)*) -> R
+        {
+            type ClosureArgs = ($($B,)* $($D,)*);
+            type Data = U;
+
+            #[inline]
+            fn trampoline_mut<F: CallMut<Self::ClosureArgs, R>>() -> Self {
+                unsafe extern $abi fn trampoline<F, R, U, $($B,)* $($D,)*>(
+                    $($b: $B,)* data: U, $($d: $D,)*
+                ) -> R
+                where
+                    F: CallMut<($($B,)* $($D,)*), R>,
+                    U: UserDataArg,
+                {
+                    // SAFETY: `data` is what `UserData::data` returned for this trampoline: the
+                    // address of an `F` that the `UserData` keeps mutably borrowed. The caller
+                    // of this `unsafe` function promised that the `UserData` is alive and that
+                    // no other call of it is running, so this is the only reference.
+                    let closure = unsafe { &mut *data.into_ptr().cast::<F>() };
+                    closure.call_mut(($($b,)* $($d,)*))
+                }
+                trampoline::<F, R, U, $($B,)* $($D,)*>
+            }
+
+            #[inline]
+            fn trampoline_fn<F: CallFn<Self::ClosureArgs, R> + Sync>() -> Self {
+                unsafe extern $abi fn trampoline<F, R, U, $($B,)* $($D,)*>(
+                    $($b: $B,)* data: U, $($d: $D,)*
+                ) -> R
+                where
+                    F: CallFn<($($B,)* $($D,)*), R> + Sync,
+                    U: UserDataArg,
+                {
+                    // SAFETY: `data` is what `UserData::data` returned for this trampoline: the
+                    // address of an `F` that the `UserData` keeps borrowed, so it is alive
+                    // while the caller may call this. `F: Sync` makes shared use from any
+                    // thread sound.
+                    let closure = unsafe { &*data.into_ptr().cast_const().cast::<F>() };
+                    closure.call_fn(($($b,)* $($d,)*))
+                }
+                trampoline::<F, R, U, $($B,)* $($D,)*>
+            }
+        }
+    };
+}
+
+for_each_signature!(impl_user_data);
