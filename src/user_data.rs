@@ -85,6 +85,82 @@ pub trait UserDataSignature<P>: UnsafeSignature {
 /// assert_eq!(calls, 2);
 /// assert_eq!(seen, [10, 20]);
 /// ```
+///
+/// # What does not compile
+///
+/// The callback cannot outlive the closure it borrows:
+///
+/// ```compile_fail,E0597
+/// # use trampoline::{UserData, ud};
+/// # use core::ffi::c_void;
+/// type Cb = unsafe extern "C" fn(i32, *mut c_void) -> i32;
+/// let cb = {
+///     let mut add_one = |x: i32| x + 1;
+///     UserData::<Cb, ud::Last>::new(&mut add_one)
+/// };
+/// # let _ = cb.func();
+/// ```
+///
+/// A safe `extern fn` type is refused: its pointer would be callable without `unsafe`
+/// after the closure is gone, or with a bad user-data argument.
+///
+/// ```compile_fail,E0277
+/// # use trampoline::{UserData, ud};
+/// # use core::ffi::c_void;
+/// type Cb = extern "C" fn(i32, *mut c_void) -> i32;
+/// let mut add_one = |x: i32| x + 1;
+/// let cb = UserData::<Cb, ud::Last>::new(&mut add_one);
+/// ```
+///
+/// The user-data argument must be able to hold a pointer:
+///
+/// ```compile_fail,E0277
+/// # use trampoline::{UserData, ud};
+/// type Cb = unsafe extern "C" fn(i32, f64) -> i32;
+/// let mut add_one = |x: i32| x + 1;
+/// let cb = UserData::<Cb, ud::Last>::new(&mut add_one);
+/// ```
+///
+/// Types whose C ABI the crate does not know are refused, rather than guessed:
+///
+/// ```compile_fail,E0277
+/// # use trampoline::{UserData, ud};
+/// # use core::ffi::c_void;
+/// struct Point { x: i32, y: i32 }
+/// type Cb = unsafe extern "C" fn(Point, *mut c_void);
+/// let mut f = |_p: Point| ();
+/// let cb = UserData::<Cb, ud::Last>::new(&mut f);
+/// ```
+///
+/// ```compile_fail,E0277
+/// # use trampoline::{UserData, ud};
+/// # use core::ffi::c_void;
+/// type Cb = unsafe extern "C" fn(u128, *mut c_void);
+/// let mut f = |_x: u128| ();
+/// let cb = UserData::<Cb, ud::Last>::new(&mut f);
+/// ```
+///
+/// The closure must take the signature's other arguments and return its return type:
+///
+/// ```compile_fail,E0277
+/// # use trampoline::{UserData, ud};
+/// # use core::ffi::c_void;
+/// type Cb = unsafe extern "C" fn(i32, *mut c_void) -> i32;
+/// let mut wrong = |x: i64| x + 1;
+/// let cb = UserData::<Cb, ud::Last>::new(&mut wrong);
+/// ```
+///
+/// A closure that C may call from several threads at once must be `Sync`:
+///
+/// ```compile_fail,E0277
+/// # use trampoline::{UserData, ud};
+/// # use core::ffi::c_void;
+/// # use std::cell::Cell;
+/// type Cb = unsafe extern "C" fn(i32, *mut c_void) -> i32;
+/// let count = Cell::new(0);
+/// let counting = |x: i32| { count.set(count.get() + 1); x };
+/// let cb = UserData::<Cb, ud::Last>::new_sync(&counting);
+/// ```
 pub struct UserData<'a, B, P> {
     func: B,
     data: *mut c_void,

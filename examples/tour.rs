@@ -1,0 +1,209 @@
+//! A tour of trampoline: loads the C test library and has it call back into Rust closures of
+//! every kind, checking each result. Run it with `cargo run --example tour`.
+
+use core::ffi::c_void;
+use std::process::ExitCode;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use libloading::Library;
+use trampoline::{UserData, ud};
+
+/// The C library's function `name` as the function-pointer type `T`.
+///
+/// # Safety
+///
+/// `T` must be the C function's exact type.
+unsafe fn c_fn<T: Copy>(lib: &Library, name: &str) -> T {
+    // SAFETY: the caller promises `T` is the symbol's type.
+    *unsafe { lib.get::<T>(name.as_bytes()) }.unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// One row of the tour: what was called, what came back, what should have.
+struct Row {
+    kind: &'static str,
+    shape: &'static str,
+    got: String,
+    want: String,
+}
+
+fn row(kind: &'static str, shape: &'static str, got: impl ToString, want: impl ToString) -> Row {
+    let (got, want) = (got.to_string(), want.to_string());
+    Row { kind, shape, got, want }
+}
+
+type EnumProc = unsafe extern "system" fn(isize, isize) -> i32;
+type Cmp = unsafe extern "C" fn(*const c_void, *const c_void, *mut c_void) -> i32;
+type CmpFirst = unsafe extern "C" fn(*mut c_void, *const c_void, *const c_void) -> i32;
+type EventCb = unsafe extern "C" fn(i64, *mut c_void) -> i64;
+type ThreadCb = unsafe extern "C" fn(*mut c_void, i64, i64) -> i64;
+type NestCb = unsafe extern "C" fn(i32, *mut c_void) -> i32;
+
+fn compare_i32(a: *const c_void, b: *const c_void) -> i32 {
+    // SAFETY: the C sorts pass addresses of two live i32s.
+    let (a, b) = unsafe { (*a.cast::<i32>(), *b.cast::<i32>()) };
+    a.cmp(&b) as i32
+}
+
+fn user_data_rows(lib: &Library) -> Vec<Row> {
+    let mut rows = Vec::new();
+
+    // EnumWindows' shape: stdcall on 32-bit Windows, LPARAM last, stop when told.
+    // SAFETY: the declared types are the C functions' (here and below).
+    let enum_items: unsafe extern "system" fn(EnumProc, isize, i32) -> i32 =
+        unsafe { c_fn(lib, "tl_enum_items") };
+    let mut seen = Vec::new();
+    let mut on_item = |item: isize| {
+        seen.push(item);
+        (item < 30) as i32
+    };
+    let cb = UserData::<EnumProc, ud::Last>::new(&mut on_item);
+    // SAFETY: C calls back only during the call, on this thread (so for every call below).
+    let calls = unsafe { enum_items(cb.func(), cb.data(), 5) };
+    rows.push(row(
+        "user data, FnMut",
+        "EnumWindows: system ABI, LPARAM last",
+        format!("{calls} calls, saw {seen:?}"),
+        "3 calls, saw [10, 20, 30]",
+    ));
+
+    // qsort_r (glibc): context last.
+    let sort: unsafe extern "C" fn(*mut i32, usize, Cmp, *mut c_void) =
+        unsafe { c_fn(lib, "tl_sort_ctx_last") };
+    let mut values = [5, -3, 9, 0, 2];
+    let mut comparisons = 0;
+    let mut cmp = |a: *const c_void, b: *const c_void| {
+        comparisons += 1;
+        compare_i32(a, b)
+    };
+    let cb = UserData::<Cmp, ud::Last>::new(&mut cmp);
+    unsafe { sort(values.as_mut_ptr(), values.len(), cb.func(), cb.data()) };
+    rows.push(row(
+        "user data, FnMut",
+        "qsort_r: context last",
+        format!("{values:?} in {comparisons} comparisons"),
+        // An insertion sort of [5, -3, 9, 0, 2] compares 1 + 1 + 3 + 3 times.
+        "[-3, 0, 2, 5, 9] in 8 comparisons",
+    ));
+
+    // qsort_s (MSVC) / BSD qsort_r: context first.
+    let sort: unsafe extern "C" fn(*mut i32, usize, CmpFirst, *mut c_void) =
+        unsafe { c_fn(lib, "tl_sort_ctx_first") };
+    let mut values = [3, 1, 2];
+    let cmp = |a: *const c_void, b: *const c_void| compare_i32(b, a);
+    let cb = UserData::<CmpFirst, ud::First>::new_sync(&cmp);
+    unsafe { sort(values.as_mut_ptr(), values.len(), cb.func(), cb.data()) };
+    rows.push(row(
+        "user data, Fn",
+        "qsort_s: context first",
+        format!("{values:?}"),
+        "[3, 2, 1]",
+    ));
+
+    // Registered now, fired later.
+    let new: unsafe extern "C" fn() -> *mut c_void = unsafe { c_fn(lib, "tl_registry_new") };
+    let add: unsafe extern "C" fn(*mut c_void, EventCb, *mut c_void) -> i32 =
+        unsafe { c_fn(lib, "tl_registry_add") };
+    let fire: unsafe extern "C" fn(*mut c_void, i64) -> i64 =
+        unsafe { c_fn(lib, "tl_registry_fire") };
+    let free: unsafe extern "C" fn(*mut c_void) = unsafe { c_fn(lib, "tl_registry_free") };
+    let mut fired = 0;
+    let mut handler = |event: i64| {
+        fired += 1;
+        event * 2
+    };
+    let cb = UserData::<EventCb, ud::Last>::new(&mut handler);
+    // The registry is freed before `cb` goes.
+    let sum = unsafe {
+        let registry = new();
+        add(registry, cb.func(), cb.data());
+        let sum = fire(registry, 10) + fire(registry, 11);
+        free(registry);
+        sum
+    };
+    rows.push(row(
+        "user data, FnMut",
+        "registered now, fired twice later",
+        format!("sum {sum}, {fired} calls"),
+        "sum 42, 2 calls",
+    ));
+
+    // Threads the C library starts itself, all calling one Sync closure at once.
+    let from_threads: unsafe extern "C" fn(ThreadCb, *mut c_void, i32, i64) -> i64 =
+        unsafe { c_fn(lib, "tl_call_from_threads") };
+    let calls = AtomicU64::new(0);
+    let on_call = |_thread: i64, i: i64| {
+        calls.fetch_add(1, Ordering::Relaxed);
+        i
+    };
+    let cb = UserData::<ThreadCb, ud::First>::new_sync(&on_call);
+    let sum = unsafe { from_threads(cb.func(), cb.data(), 4, 1000) };
+    rows.push(row(
+        "user data, Fn + Sync",
+        "4 C threads x 1000 calls",
+        format!("{} calls, sum {sum}", calls.load(Ordering::Relaxed)),
+        format!("4000 calls, sum {}", 4 * 999 * 1000 / 2),
+    ));
+
+    // Re-entrancy: C calls Rust, which calls C, which calls Rust...
+    let nest: unsafe extern "C" fn(NestCb, *mut c_void, i32) -> i32 =
+        unsafe { c_fn(lib, "tl_nest") };
+    let this: OnceLock<(NestCb, usize)> = OnceLock::new();
+    let on_call = |depth: i32| {
+        if depth == 0 {
+            return 0;
+        }
+        let (func, data) = *this.get().unwrap();
+        // SAFETY: the callback is alive for the whole outer call.
+        unsafe { nest(func, data as *mut c_void, depth - 1) }
+    };
+    let cb = UserData::<NestCb, ud::Last>::new_sync(&on_call);
+    let _ = this.set((cb.func(), cb.data() as usize));
+    let levels = unsafe { nest(cb.func(), cb.data(), 50) };
+    rows.push(row(
+        "user data, Fn",
+        "re-entered 50 deep through C",
+        format!("{levels} levels"),
+        "51 levels",
+    ));
+
+    rows
+}
+
+fn main() -> ExitCode {
+    let path = env!("TRAMPOLINE_TEST_CLIB");
+    // SAFETY: the test library runs no initialisation code with preconditions.
+    let lib = match unsafe { Library::new(path) } {
+        Ok(lib) => lib,
+        Err(e) => {
+            eprintln!("cannot load the C test library {path}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    let rows = user_data_rows(&lib);
+    let width = |f: fn(&Row) -> usize| rows.iter().map(f).max().unwrap_or(0);
+    let (wk, ws, wg) = (
+        width(|r| r.kind.len()).max(4),
+        width(|r| r.shape.len()).max(5),
+        width(|r| r.got.len()).max(6),
+    );
+    println!("trampoline tour: C calls back into Rust closures\n");
+    println!("{:wk$}  {:ws$}  {:wg$}  check", "kind", "C API", "result");
+    println!("{}", "-".repeat(wk + ws + wg + 11));
+    let mut failures = 0;
+    for r in &rows {
+        let ok = r.got == r.want;
+        failures += usize::from(!ok);
+        let verdict = if ok { "ok".to_string() } else { format!("FAILED, want {}", r.want) };
+        println!("{:wk$}  {:ws$}  {:wg$}  {verdict}", r.kind, r.shape, r.got);
+    }
+    println!();
+    if failures == 0 {
+        println!("all {} callbacks behaved", rows.len());
+        ExitCode::SUCCESS
+    } else {
+        println!("{failures} of {} callbacks misbehaved", rows.len());
+        ExitCode::FAILURE
+    }
+}
