@@ -120,16 +120,16 @@ macro_rules! for_each_signature {
         for_each_signature!(@abi $callback "sysv64" Sysv64 false);
         for_each_signature!(@abi $callback "sysv64-unwind" Sysv64 true);
     };
-    (@abi $callback:ident $abi:literal $kind:ident $unwind:literal) => {
+    (@abi $callback:ident $abi:literal $kind:ident $unwind:tt) => {
         for_each_signature!(@arity $callback $abi $kind $unwind []
             [A0 a0 A1 a1 A2 a2 A3 a3 A4 a4 A5 a5 A6 a6 A7 a7 A8 a8 A9 a9 A10 a10 A11 a11]);
     };
-    (@arity $callback:ident $abi:literal $kind:ident $unwind:literal
+    (@arity $callback:ident $abi:literal $kind:ident $unwind:tt
         [$($A:ident $a:ident)*] [$N:ident $n:ident $($rest:tt)*]) => {
         $callback!($abi $kind $unwind [$($A $a)*]);
         for_each_signature!(@arity $callback $abi $kind $unwind [$($A $a)* $N $n] [$($rest)*]);
     };
-    (@arity $callback:ident $abi:literal $kind:ident $unwind:literal
+    (@arity $callback:ident $abi:literal $kind:ident $unwind:tt
         [$($A:ident $a:ident)*] []) => {
         $callback!($abi $kind $unwind [$($A $a)*]);
     };
@@ -137,12 +137,12 @@ macro_rules! for_each_signature {
 pub(crate) use for_each_signature;
 
 macro_rules! impl_signature {
-    ($abi:literal $kind:ident $unwind:literal [$($A:ident $a:ident)*]) => {
+    ($abi:literal $kind:ident $unwind:tt [$($A:ident $a:ident)*]) => {
         impl_signature!(@one $abi $kind $unwind [$($A)*] unsafe extern $abi fn($($A),*) -> R);
         impl_signature!(@one $abi $kind $unwind [$($A)*] extern $abi fn($($A),*) -> R);
         impl<R: AbiReturn, $($A: AbiType),*> UnsafeSignature for unsafe extern $abi fn($($A),*) -> R {}
     };
-    (@one $abi:literal $kind:ident $unwind:literal [$($A:ident)*] $fn:ty) => {
+    (@one $abi:literal $kind:ident $unwind:tt [$($A:ident)*] $fn:ty) => {
         impl<R: AbiReturn, $($A: AbiType),*> sealed::Sealed for $fn {}
 
         impl<R: AbiReturn, $($A: AbiType),*> Signature for $fn {

@@ -230,7 +230,7 @@ impl<B, P> core::fmt::Debug for UserData<'_, B, P> {
 
 /// Implements [`UserDataSignature`] for one ABI and arity, at every user-data position.
 macro_rules! impl_user_data {
-    ($abi:literal $kind:ident $unwind:literal [$($A:ident $a:ident)*]) => {
+    ($abi:literal $kind:ident $unwind:tt [$($A:ident $a:ident)*]) => {
         impl_user_data!(@split $abi [] [$($A $a)*]);
     };
     // The user data replaces the first argument of the second list.

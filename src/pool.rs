@@ -1,0 +1,118 @@
+//! The slot allocator.
+//!
+//! One pool per stub kind (see `crate::arch`). A pool owns blocks — a mapped copy of its code
+//! table followed by a data table — and a FIFO queue of free slots. Creating a thunk pops the
+//! front, dropping one pushes to the back: a freed slot is reused last, so that a stale
+//! pointer keeps hitting the "called after drop" handler for as long as possible. Blocks are
+//! never unmapped; they are reused.
+//!
+//! The fast path takes one uncontended lock and makes no system call; only an empty queue
+//! maps a block.
+
+use std::collections::VecDeque;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use crate::arch::{self, KINDS, TABLE_SIZE};
+use crate::error::Error;
+use crate::os;
+use crate::slot::{SLOT_SIZE, Slot};
+
+/// A free slot's address. Slots are plain memory owned by the pool while free.
+struct FreeSlot(NonNull<Slot>);
+// SAFETY: a free slot is only data, owned by whoever holds the pool's lock.
+unsafe impl Send for FreeSlot {}
+
+struct KindPool {
+    free: VecDeque<FreeSlot>,
+    live: usize,
+    blocks: usize,
+    copied_blocks: usize,
+}
+
+static POOLS: [Mutex<KindPool>; KINDS] = [const {
+    Mutex::new(KindPool { free: VecDeque::new(), live: 0, blocks: 0, copied_blocks: 0 })
+}; KINDS];
+
+/// Set by tests to exercise the fallback that copies code instead of mapping it.
+static FORCE_CODE_COPY: AtomicBool = AtomicBool::new(false);
+
+fn lock(kind: usize) -> MutexGuard<'static, KindPool> {
+    // No user code runs under the lock, so a poisoned lock still guards consistent data.
+    POOLS[kind].lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Takes a free slot of stub kind `kind`, mapping a new block if there is none.
+pub(crate) fn acquire(kind: usize) -> Result<NonNull<Slot>, Error> {
+    let mut pool = lock(kind);
+    if pool.free.is_empty() {
+        let block = os::map_block(arch::table(kind), FORCE_CODE_COPY.load(Ordering::Relaxed))?;
+        pool.blocks += 1;
+        pool.copied_blocks += usize::from(block.copied);
+        // SAFETY: the data table is the `TABLE_SIZE` bytes right after the code.
+        let data = unsafe { block.code.add(TABLE_SIZE) };
+        pool.free.extend((0..TABLE_SIZE / SLOT_SIZE).map(|i| {
+            // SAFETY: within the data table, which is not null.
+            FreeSlot(unsafe { NonNull::new_unchecked(data.add(i * SLOT_SIZE).cast()) })
+        }));
+    }
+    let slot = pool.free.pop_front().expect("a new block has free slots");
+    pool.live += 1;
+    Ok(slot.0)
+}
+
+/// Returns a slot to the back of its pool's queue.
+///
+/// # Safety
+///
+/// `slot` came from `acquire(kind)` and is no longer used by its thunk.
+pub(crate) unsafe fn release(kind: usize, slot: NonNull<Slot>) {
+    let mut pool = lock(kind);
+    pool.live -= 1;
+    pool.free.push_back(FreeSlot(slot));
+}
+
+/// The address of the stub that belongs to `slot`.
+#[inline]
+pub(crate) fn code_address(slot: NonNull<Slot>) -> usize {
+    slot.as_ptr() as usize - TABLE_SIZE
+}
+
+/// A snapshot of the thunk pools, summed over stub kinds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolStats {
+    /// Thunks alive now (leaked ones included).
+    pub live: usize,
+    /// Slots ready for new thunks.
+    pub free: usize,
+    /// Blocks mapped so far (never unmapped).
+    pub blocks: usize,
+    /// Of those, blocks whose code was copied into fresh memory and made executable, rather
+    /// than mapped from the executable's own file (Windows always copies; Linux only when
+    /// mapping the file fails).
+    pub copied_blocks: usize,
+    /// Thunks per block, for each stub kind.
+    pub slots_per_block: usize,
+}
+
+/// The state of the thunk pools, for leak checks and monitoring.
+pub fn pool_stats() -> PoolStats {
+    let mut stats = PoolStats { slots_per_block: TABLE_SIZE / SLOT_SIZE, ..PoolStats::default() };
+    for kind in 0..KINDS {
+        let pool = lock(kind);
+        stats.live += pool.live;
+        stats.free += pool.free.len();
+        stats.blocks += pool.blocks;
+        stats.copied_blocks += pool.copied_blocks;
+    }
+    stats
+}
+
+/// Makes new blocks copy their code instead of mapping it from the executable's file, to test
+/// that fallback. Not part of the API.
+#[doc(hidden)]
+pub fn force_code_copy(force: bool) {
+    FORCE_CODE_COPY.store(force, Ordering::Relaxed);
+}

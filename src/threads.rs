@@ -1,0 +1,80 @@
+//! Thread modes of thunks: which threads C may call a thunk from, and so which closures it
+//! may hold and whether the thunk itself is `Send` / `Sync`.
+//!
+//! The mode is the last type parameter of [`Thunk`](crate::Thunk),
+//! [`ThunkMut`](crate::ThunkMut) and [`ThunkOnce`](crate::ThunkOnce), [`Local`] by default:
+//!
+//! | mode | closure must be | the thunk is | C may call it |
+//! |---|---|---|---|
+//! | [`Local`] | anything | neither `Send` nor `Sync` | on the thread that owns the thunk |
+//! | [`Send`] | `Send` | `Send` | on any one thread at a time |
+//! | [`Sync`] (`Thunk` only) | `Send + Sync` | `Send + Sync` | on any threads, at once |
+//!
+//! The type system cannot see which thread C calls from: those columns are the promise made
+//! when the pointer is handed to C. What it does enforce is that a closure only ever goes to,
+//! or is shared with, threads its auto traits allow. An `FnMut` thunk called re-entrantly or
+//! from two threads at once aborts with a message rather than alias its `&mut`.
+
+/// C calls the thunk only on the thread that owns it (the default).
+#[derive(Debug)]
+pub enum Local {}
+
+/// C calls the thunk on one thread at a time, not necessarily the owner's. The closure must
+/// be `Send`, and the thunk is `Send`.
+#[derive(Debug)]
+pub enum Send {}
+
+/// C calls the thunk from any number of threads at once. The closure must be `Fn + Send +
+/// Sync`, and the thunk is `Send + Sync`.
+#[derive(Debug)]
+pub enum Sync {}
+
+/// Which closure kind a thunk holds, for the mode rules.
+#[doc(hidden)]
+pub mod kind {
+    /// An `Fn` closure.
+    #[derive(Debug)]
+    pub enum Shared {}
+    /// An `FnMut` closure.
+    #[derive(Debug)]
+    pub enum Exclusive {}
+    /// An `FnOnce` closure.
+    #[derive(Debug)]
+    pub enum Once {}
+}
+
+/// Whether a thunk of closure kind `K` in this mode may hold a closure of type `F`.
+#[diagnostic::on_unimplemented(
+    message = "this thread mode does not admit this closure",
+    label = "the closure is not `Send` (or `Sync`) as the mode `{Self}` requires",
+    note = "`threads::Send` needs a `Send` closure; `threads::Sync` an `Fn + Send + Sync` one \
+            and is for `Thunk` only; `threads::Local` admits any closure"
+)]
+pub trait Admits<F, K>: sealed::Sealed {}
+impl<F, K> Admits<F, K> for Local {}
+impl<F: core::marker::Send, K> Admits<F, K> for Send {}
+impl<F: core::marker::Send + core::marker::Sync> Admits<F, kind::Shared> for Sync {}
+
+/// Whether a leaked thunk of kind `K` in this mode may be handed out as the function-pointer
+/// type `B` even when `B` is a safe `extern fn`: only where any thread calling it at any time
+/// is sound (or aborts).
+#[diagnostic::on_unimplemented(
+    message = "`leak` can give `{B}` only from a thunk that any thread may call at any time",
+    label = "use an `unsafe extern` fn type, or a thread-safe mode",
+    note = "a safe fn pointer can be called from any thread without `unsafe`: `leak` hands one \
+            out only from `Thunk<_, threads::Sync>`, `ThunkMut<_, threads::Send>` and \
+            `ThunkOnce<_, threads::Send>`"
+)]
+pub trait HandsOut<B, K>: sealed::Sealed {}
+impl<B: crate::UnsafeSignature, K> HandsOut<B, K> for Local {}
+impl<B: crate::UnsafeSignature> HandsOut<B, kind::Shared> for Send {}
+impl<B: crate::Signature> HandsOut<B, kind::Exclusive> for Send {}
+impl<B: crate::Signature> HandsOut<B, kind::Once> for Send {}
+impl<B: crate::Signature, K> HandsOut<B, K> for Sync {}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Local {}
+    impl Sealed for super::Send {}
+    impl Sealed for super::Sync {}
+}

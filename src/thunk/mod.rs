@@ -1,0 +1,291 @@
+//! Thunks: a distinct C function pointer for each closure, for C APIs with no user-data slot.
+//!
+//! A thunk is a slot in a block of static trampoline pages (see `crate::pool` and
+//! `crate::arch`): its code address is a stub that never changes, and its data slot holds the
+//! closure and the address of a body monomorphised for it. Creating one takes a free slot and
+//! writes it; dropping one points the slot at a handler that aborts with a message, drops the
+//! closure, and returns the slot to the back of the free list.
+
+mod invoke;
+mod signature;
+
+use core::ffi::c_void;
+use core::fmt;
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+use core::sync::atomic::Ordering;
+
+use crate::call::{CallFn, CallMut, CallOnce};
+use crate::error::Error;
+use crate::pool;
+use crate::signature::UnsafeSignature;
+use crate::slot::{BUSY, IDLE, Slot};
+use crate::threads::{self, Admits, HandsOut, Local, kind};
+
+pub use invoke::Invoke;
+use invoke::{ByMut, ByOnce, ByRef, Stale, abort_with};
+pub use signature::ThunkSignature;
+
+/// The type-erased owner of one slot.
+struct RawThunk {
+    slot: NonNull<Slot>,
+    /// Drops the closure left in the slot, if any.
+    drop_closure: unsafe fn(*const Slot),
+}
+
+impl RawThunk {
+    /// Takes a slot for signature `B` and moves `closure` into it, to be called by `I`.
+    fn new<B: ThunkSignature, I: Invoke<B::Args, B::Ret>, F>(
+        closure: F,
+        drop_closure: unsafe fn(*const Slot),
+    ) -> Result<RawThunk, Error> {
+        const {
+            if let Some(reason) = B::PLAN.refusal {
+                panic!("{}", reason);
+            }
+            assert!(size_of::<B>() == size_of::<usize>());
+        };
+        let plan = B::PLAN;
+        let slot = pool::acquire(plan.kind)?;
+        let body = B::body::<I>();
+        // SAFETY: `acquire` gave us this slot, free and unaliased, until `release`. The
+        // entry is published last, with release ordering, so a thread that is handed the
+        // code address sees the rest.
+        unsafe {
+            let slot = slot.as_ptr();
+            Slot::store(slot, closure);
+            (*slot).state.store(IDLE, Ordering::Relaxed);
+            let entry = match plan.frame {
+                Some(frame) => {
+                    (*slot).frame_stack.store(frame.stack, Ordering::Relaxed);
+                    (*slot).frame_body.store(body, Ordering::Relaxed);
+                    frame.adapter as usize
+                }
+                None => body,
+            };
+            (*slot).entry.store(entry, Ordering::Release);
+        }
+        Ok(RawThunk { slot, drop_closure })
+    }
+
+    /// The stub's address, as the signature type.
+    fn code<B: ThunkSignature>(&self) -> B {
+        let code = pool::code_address(self.slot);
+        // SAFETY: `B` is a function-pointer type (checked to be pointer-sized in `new`), and
+        // `code` is the stub that enters a body for `B`.
+        unsafe { core::mem::transmute_copy::<usize, B>(&code) }
+    }
+
+    /// Points the slot at the stale-call handler, drops the closure and frees the slot.
+    ///
+    /// # Safety
+    ///
+    /// `B` is the signature the thunk was created for; called once.
+    unsafe fn release<B: ThunkSignature>(&mut self) {
+        let slot = self.slot.as_ptr();
+        // SAFETY: the slot is ours until `pool::release`.
+        unsafe {
+            if (*slot).state.load(Ordering::Acquire) == BUSY {
+                abort_with(format_args!(
+                    "an FnMut thunk ({}) was dropped while it was running",
+                    core::any::type_name::<B>()
+                ));
+            }
+            let stale = B::body::<Stale<B>>();
+            match B::PLAN.frame {
+                Some(_) => (*slot).frame_body.store(stale, Ordering::Release),
+                None => (*slot).entry.store(stale, Ordering::Release),
+            }
+            (self.drop_closure)(slot);
+            pool::release(B::PLAN.kind, self.slot);
+        }
+    }
+}
+
+/// Defines one of the public thunk types.
+macro_rules! thunk_type {
+    (
+        $(#[$doc:meta])*
+        $name:ident, $kind:ty, $call:ident, $strategy:ident, $drop:expr
+    ) => {
+        $(#[$doc])*
+        pub struct $name<'a, B: ThunkSignature, M = Local> {
+            raw: RawThunk,
+            _marker: PhantomData<(&'a (), fn() -> B, M, *mut ())>,
+        }
+
+        impl<'a, B: ThunkSignature, M> $name<'a, B, M> {
+            /// Creates a thunk that calls `closure`.
+            ///
+            /// # Panics
+            ///
+            /// When no memory can be mapped for a new block of thunks; see
+            /// [`try_new`](Self::try_new).
+            pub fn new<F>(closure: F) -> Self
+            where
+                F: $call<B::Args, B::Ret> + 'a,
+                M: Admits<F, $kind>,
+            {
+                Self::try_new(closure)
+                    .unwrap_or_else(|e| panic!("trampoline: cannot create a thunk: {e}"))
+            }
+
+            /// Creates a thunk that calls `closure`, or says why it cannot.
+            pub fn try_new<F>(closure: F) -> Result<Self, Error>
+            where
+                F: $call<B::Args, B::Ret> + 'a,
+                M: Admits<F, $kind>,
+            {
+                let raw = RawThunk::new::<B, $strategy<B, F>, F>(closure, $drop)?;
+                Ok($name { raw, _marker: PhantomData })
+            }
+
+            /// The C function pointer. It is valid until this thunk is dropped: calling it
+            /// later aborts the process with a message until the slot is reused, and is
+            /// undefined behaviour after that.
+            #[inline]
+            pub fn as_fn(&self) -> B
+            where
+                B: UnsafeSignature,
+            {
+                self.raw.code::<B>()
+            }
+
+            /// The code address, for APIs that take an untyped pointer.
+            #[inline]
+            pub fn as_ptr(&self) -> *const c_void {
+                pool::code_address(self.raw.slot) as *const c_void
+            }
+        }
+
+        impl<B: ThunkSignature, M> $name<'static, B, M> {
+            /// Gives up ownership: the closure lives, and the pointer stays valid, until the
+            /// process ends. For C APIs that keep a callback forever (`atexit`, signal
+            /// handlers).
+            pub fn leak(self) -> B
+            where
+                M: HandsOut<B, $kind>,
+            {
+                let code = self.raw.code::<B>();
+                core::mem::forget(self);
+                code
+            }
+        }
+
+        impl<B: ThunkSignature, M> Drop for $name<'_, B, M> {
+            fn drop(&mut self) {
+                // SAFETY: the thunk was created for `B`, and is dropped once.
+                unsafe { self.raw.release::<B>() }
+            }
+        }
+
+        impl<B: ThunkSignature, M> fmt::Debug for $name<'_, B, M> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("signature", &core::any::type_name::<B>())
+                    .field("code", &self.as_ptr())
+                    .finish()
+            }
+        }
+    };
+}
+
+thunk_type! {
+    /// An `Fn` closure as a C function pointer with its own code address.
+    ///
+    /// ```
+    /// use trampoline::Thunk;
+    ///
+    /// // A C API that takes a bare callback (written in Rust to keep the example whole).
+    /// type Cb = unsafe extern "C" fn(i32) -> i32;
+    /// unsafe extern "C" fn apply_twice(cb: Cb, x: i32) -> i32 {
+    ///     unsafe { cb(cb(x)) }
+    /// }
+    ///
+    /// let offset = 10;
+    /// let add = Thunk::<Cb>::new(move |x: i32| x + offset);
+    /// // SAFETY: `add` outlives the call.
+    /// assert_eq!(unsafe { apply_twice(add.as_fn(), 1) }, 21);
+    /// ```
+    ///
+    /// `M` is the [thread mode](crate::threads): with [`threads::Sync`] and a `Send + Sync`
+    /// closure, C may call the thunk from any number of threads at once.
+    Thunk, kind::Shared, CallFn, ByRef, |slot| {
+        // SAFETY: the slot holds the thunk's `F`, dropped once, here.
+        unsafe { Slot::drop_closure::<F>(slot) }
+    }
+}
+
+thunk_type! {
+    /// An `FnMut` closure as a C function pointer with its own code address.
+    ///
+    /// Re-entering it, or calling it from two threads at once, aborts the process with a
+    /// message instead of aliasing the closure's `&mut`.
+    ///
+    /// ```
+    /// use core::ffi::c_void;
+    /// use trampoline::ThunkMut;
+    ///
+    /// type Cmp = unsafe extern "C" fn(*const c_void, *const c_void) -> i32;
+    /// let mut calls = 0;
+    /// let mut values = [3, 1, 2];
+    /// {
+    ///     let cmp = ThunkMut::<Cmp>::new(|a: *const c_void, b: *const c_void| {
+    ///         calls += 1;
+    ///         // SAFETY: qsort passes pointers to elements.
+    ///         unsafe { (*a.cast::<i32>()).cmp(&*b.cast::<i32>()) as i32 }
+    ///     });
+    ///     // SAFETY: `cmp` outlives the call and matches qsort's comparator type.
+    ///     # #[cfg(unix)]
+    ///     unsafe { libc_qsort(values.as_mut_ptr().cast(), 3, 4, cmp.as_fn()) };
+    ///     # #[cfg(not(unix))] values.sort();
+    /// }
+    /// assert_eq!(values, [1, 2, 3]);
+    /// # #[cfg(unix)]
+    /// assert!(calls >= 2);
+    /// # #[cfg(unix)]
+    /// # unsafe extern "C" { #[link_name = "qsort"] fn libc_qsort(base: *mut c_void, n: usize, size: usize, cmp: Cmp); }
+    /// ```
+    ThunkMut, kind::Exclusive, CallMut, ByMut, |slot| {
+        // SAFETY: the slot holds the thunk's `F`, dropped once, here.
+        unsafe { Slot::drop_closure::<F>(slot) }
+    }
+}
+
+thunk_type! {
+    /// An `FnOnce` closure as a C function pointer with its own code address. A second call
+    /// aborts the process with a message.
+    ///
+    /// ```
+    /// use trampoline::ThunkOnce;
+    ///
+    /// type Done = unsafe extern "C" fn(i32);
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// let done = ThunkOnce::<Done>::new(move |status: i32| tx.send(status).unwrap());
+    /// // SAFETY: called once, while `done` lives.
+    /// unsafe { (done.as_fn())(7) };
+    /// assert_eq!(rx.recv().unwrap(), 7);
+    /// ```
+    ThunkOnce, kind::Once, CallOnce, ByOnce, |slot| {
+        // SAFETY: the slot holds the thunk's `F` unless a call consumed it (then the flag
+        // says so); dropped at most once, here.
+        unsafe {
+            if (*slot).state.load(Ordering::Acquire) == IDLE {
+                Slot::drop_closure::<F>(slot)
+            }
+        }
+    }
+}
+
+// SAFETY: `threads::Send` admits only `Send` closures, so the closure may be dropped, and
+// called (one thread at a time), on another thread.
+unsafe impl<B: ThunkSignature> Send for Thunk<'_, B, threads::Send> {}
+// SAFETY: as above.
+unsafe impl<B: ThunkSignature> Send for ThunkMut<'_, B, threads::Send> {}
+// SAFETY: as above.
+unsafe impl<B: ThunkSignature> Send for ThunkOnce<'_, B, threads::Send> {}
+// SAFETY: `threads::Sync` admits only `Fn + Send + Sync` closures, which any thread may call
+// through a shared reference at any time.
+unsafe impl<B: ThunkSignature> Send for Thunk<'_, B, threads::Sync> {}
+// SAFETY: as above.
+unsafe impl<B: ThunkSignature> Sync for Thunk<'_, B, threads::Sync> {}
