@@ -41,7 +41,11 @@
 //! A callback's C type is a function-pointer type implementing [`Signature`]: see
 //! [the `signature` module](crate::signature) for the ABIs and [`AbiType`] for the argument
 //! types. Anything the crate does not know how to pass is refused at compile time.
-#![warn(missing_docs, unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+#![warn(
+    missing_docs,
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks
+)]
 
 mod arch;
 mod call;
@@ -60,7 +64,7 @@ pub use error::Error;
 #[doc(hidden)]
 pub use pool::force_code_copy;
 pub use pool::{PoolStats, pool_stats};
-pub use thunk::{Invoke, Thunk, ThunkMut, ThunkOnce, ThunkSignature};
 pub use signature::{Abi, Signature, UnsafeSignature};
+pub use thunk::{Invoke, Thunk, ThunkMut, ThunkOnce, ThunkSignature};
 pub use types::{AbiClass, AbiReturn, AbiType, UserDataArg};
 pub use user_data::{UserData, UserDataSignature, ud};

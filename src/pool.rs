@@ -32,7 +32,12 @@ struct KindPool {
 }
 
 static POOLS: [Mutex<KindPool>; KINDS] = [const {
-    Mutex::new(KindPool { free: VecDeque::new(), live: 0, blocks: 0, copied_blocks: 0 })
+    Mutex::new(KindPool {
+        free: VecDeque::new(),
+        live: 0,
+        blocks: 0,
+        copied_blocks: 0,
+    })
 }; KINDS];
 
 /// Set by tests to exercise the fallback that copies code instead of mapping it.
@@ -40,7 +45,9 @@ static FORCE_CODE_COPY: AtomicBool = AtomicBool::new(false);
 
 fn lock(kind: usize) -> MutexGuard<'static, KindPool> {
     // No user code runs under the lock, so a poisoned lock still guards consistent data.
-    POOLS[kind].lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    POOLS[kind]
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Takes a free slot of stub kind `kind`, mapping a new block if there is none.
@@ -99,7 +106,10 @@ pub struct PoolStats {
 
 /// The state of the thunk pools, for leak checks and monitoring.
 pub fn pool_stats() -> PoolStats {
-    let mut stats = PoolStats { slots_per_block: TABLE_SIZE / SLOT_SIZE, ..PoolStats::default() };
+    let mut stats = PoolStats {
+        slots_per_block: TABLE_SIZE / SLOT_SIZE,
+        ..PoolStats::default()
+    };
     for kind in 0..KINDS {
         let pool = lock(kind);
         stats.live += pool.live;

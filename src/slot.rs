@@ -67,7 +67,9 @@ impl Slot {
             if stored_inline::<F>() {
                 storage.write(closure);
             } else {
-                storage.cast::<*mut F>().write(Box::into_raw(Box::new(closure)));
+                storage
+                    .cast::<*mut F>()
+                    .write(Box::into_raw(Box::new(closure)));
             }
         }
     }
@@ -82,7 +84,11 @@ impl Slot {
         // SAFETY: per `store`, the storage holds either the `F` or a pointer to it.
         unsafe {
             let storage = (&raw const (*slot).storage).cast::<F>().cast_mut();
-            if stored_inline::<F>() { storage } else { *storage.cast::<*mut F>() }
+            if stored_inline::<F>() {
+                storage
+            } else {
+                *storage.cast::<*mut F>()
+            }
         }
     }
 

@@ -27,8 +27,10 @@ use crate::signature::Abi;
 use crate::types::AbiClass;
 
 /// Whether frame adapters carry unwind information on this target, so that a panic may
-/// unwind through them (for `-unwind` signatures).
-pub(crate) const FRAMES_UNWIND: bool = !cfg!(windows);
+/// unwind through them (for `-unwind` signatures): DWARF CFI everywhere but where Windows
+/// uses SEH tables (x86_64, and MSVC targets).
+pub(crate) const FRAMES_UNWIND: bool =
+    !(cfg!(windows) && (cfg!(target_arch = "x86_64") || cfg!(target_env = "msvc")));
 
 /// The start of the code table of stub kind `kind`, in this binary's own text.
 pub(crate) fn table(kind: usize) -> *const u8 {
@@ -71,16 +73,31 @@ pub(crate) struct Plan {
 
 impl Plan {
     pub(crate) const fn register(kind: usize) -> Plan {
-        Plan { kind, frame: None, fastcall_prefix: false, refusal: None }
+        Plan {
+            kind,
+            frame: None,
+            fastcall_prefix: false,
+            refusal: None,
+        }
     }
 
     pub(crate) const fn frame(kind: usize, frame: Frame) -> Plan {
-        Plan { kind, frame: Some(frame), fastcall_prefix: false, refusal: None }
+        Plan {
+            kind,
+            frame: Some(frame),
+            fastcall_prefix: false,
+            refusal: None,
+        }
     }
 
     #[allow(dead_code)] // only some targets refuse signatures outright
     pub(crate) const fn refused(reason: &'static str) -> Plan {
-        Plan { kind: 0, frame: None, fastcall_prefix: false, refusal: Some(reason) }
+        Plan {
+            kind: 0,
+            frame: None,
+            fastcall_prefix: false,
+            refusal: Some(reason),
+        }
     }
 }
 

@@ -92,8 +92,9 @@ stub_table!(table_r9, "r9");
 stub_table!(table_r11, "r11");
 
 /// The stub tables, by kind.
-pub(crate) const TABLES: [unsafe extern "C" fn(); KINDS] =
-    [table_rdi, table_rsi, table_rdx, table_rcx, table_r8, table_r9, table_r11];
+pub(crate) const TABLES: [unsafe extern "C" fn(); KINDS] = [
+    table_rdi, table_rsi, table_rdx, table_rcx, table_r8, table_r9, table_r11,
+];
 pub(crate) const KINDS: usize = 7;
 const FRAME_KIND: usize = 6;
 const SYSV_KINDS: [usize; 6] = [0, 1, 2, 3, 4, 5];

@@ -1,6 +1,5 @@
 //! Blocks on Linux, macOS and other Unix systems.
 
-use std::ffi::CString;
 use std::io;
 
 use super::MappedBlock;
@@ -26,7 +25,10 @@ pub(crate) fn map_block(table: *const u8, force_copy: bool) -> Result<MappedBloc
     let code = region.cast::<u8>();
     // SAFETY: `code` is the first half of our own fresh mapping.
     if !force_copy && unsafe { map_code_from_image(code, table) } {
-        return Ok(MappedBlock { code, copied: false });
+        return Ok(MappedBlock {
+            code,
+            copied: false,
+        });
     }
     // SAFETY: as above.
     match unsafe { copy_code(code, table) } {
@@ -92,11 +94,15 @@ unsafe fn map_code_from_image(code: *mut u8, table: *const u8) -> bool {
     if page <= 0 || TABLE_SIZE % page as usize != 0 {
         return false;
     }
-    let Some((path, offset)) = image_location(table) else { return false };
+    let Some((path, offset)) = image_location(table) else {
+        return false;
+    };
     if offset % page as u64 != 0 {
         return false;
     }
-    let Ok(path) = CString::new(path) else { return false };
+    let Ok(path) = std::ffi::CString::new(path) else {
+        return false;
+    };
     // SAFETY: opening a file read-only.
     let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
     if fd < 0 {
@@ -123,7 +129,8 @@ unsafe fn map_code_from_image(code: *mut u8, table: *const u8) -> bool {
     // the table this process runs.
     // SAFETY: both ranges are mapped and readable for `TABLE_SIZE` bytes.
     let same = unsafe {
-        core::slice::from_raw_parts(code, TABLE_SIZE) == core::slice::from_raw_parts(table, TABLE_SIZE)
+        core::slice::from_raw_parts(code, TABLE_SIZE)
+            == core::slice::from_raw_parts(table, TABLE_SIZE)
     };
     if !same {
         // SAFETY: puts fresh anonymous read+write pages back over our own range.
@@ -151,8 +158,10 @@ fn image_location(address: *const u8) -> Option<(String, u64)> {
         // start-end perms offset dev inode path
         let mut fields = line.splitn(6, ' ');
         let (start, end) = fields.next()?.split_once('-')?;
-        let (start, end) =
-            (usize::from_str_radix(start, 16).ok()?, usize::from_str_radix(end, 16).ok()?);
+        let (start, end) = (
+            usize::from_str_radix(start, 16).ok()?,
+            usize::from_str_radix(end, 16).ok()?,
+        );
         if !(start..end).contains(&address) {
             return None;
         }

@@ -30,7 +30,12 @@ unsafe extern "system" {
 pub(crate) fn map_block(table: *const u8, _force_copy: bool) -> Result<MappedBlock, Error> {
     // SAFETY: a fresh private allocation.
     let region = unsafe {
-        VirtualAlloc(core::ptr::null_mut(), 2 * TABLE_SIZE, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE)
+        VirtualAlloc(
+            core::ptr::null_mut(),
+            2 * TABLE_SIZE,
+            MEM_RESERVE | MEM_COMMIT,
+            PAGE_READWRITE,
+        )
     };
     if region.is_null() {
         return Err(Error::MapBlock(io::Error::last_os_error()));

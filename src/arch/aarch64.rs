@@ -1,0 +1,169 @@
+//! aarch64 stubs (AAPCS64: Linux, and Apple's variant).
+//!
+//! The body of a thunk is `extern "C" fn(a0, .., an, ctx) -> R`. Integers and pointers go in
+//! x0-x7, floats in v0-v7 independently; with k < 8 integer arguments `ctx` is in xk. With
+//! eight or more, `ctx` goes on the stack right after the caller's stack arguments, and a
+//! frame adapter builds that frame. Linux gives each stack argument an 8-byte slot; Apple
+//! packs them at their natural alignment, so the offset of `ctx` is computed for each.
+//!
+//! One stub table per register x0-x7, and one whose stubs put the slot in x9 for the frame
+//! adapter. Stubs start with `bti c` (`hint #34`, a no-op without BTI) and branch through x17,
+//! which BTI allows to land on a `bti c`.
+
+use core::arch::naked_asm;
+
+use super::{Frame, Plan};
+use crate::signature::Abi;
+use crate::slot::{OFFSET_FRAME_BODY, OFFSET_FRAME_STACK, SLOT_SIZE};
+use crate::types::AbiClass;
+
+/// Bytes of code per table (and of data per block): one page on the largest page size in use
+/// (64 KiB Linux kernels, 16 KiB Apple), so a block is always whole pages.
+#[cfg(not(target_vendor = "apple"))]
+pub(crate) const TABLE_SIZE: usize = 64 * 1024;
+#[cfg(target_vendor = "apple")]
+pub(crate) const TABLE_SIZE: usize = 16 * 1024;
+
+#[cfg(not(target_vendor = "apple"))]
+macro_rules! table_align {
+    () => {
+        ".p2align 16"
+    };
+}
+#[cfg(target_vendor = "apple")]
+macro_rules! table_align {
+    () => {
+        ".p2align 14"
+    };
+}
+
+/// Defines a stub table whose stubs put their slot's address in `$reg`.
+///
+/// Stub contract (each stub is `SLOT_SIZE` bytes; `slot` = stub address + `TABLE_SIZE`):
+/// - on entry: as the caller left things for the callee (x0-x7, v0-v7, the stack, x30 = return
+///   address);
+/// - `$reg` := slot address; x17 := slot.entry; nothing else is touched;
+/// - then `br x17`: a tail branch, so the callee returns straight to the caller.
+macro_rules! stub_table {
+    ($name:ident, $reg:literal) => {
+        #[unsafe(naked)]
+        pub(crate) unsafe extern "C" fn $name() {
+            naked_asm!(
+                table_align!(),
+                ".rept {count}",
+                "2:",
+                "hint #34", // bti c
+                concat!("adr ", $reg, ", 2b + {table}"),
+                concat!("ldr x17, [", $reg, "]"),
+                "br x17",
+                ".balign {slot}, 0",
+                ".endr",
+                count = const TABLE_SIZE / SLOT_SIZE,
+                table = const TABLE_SIZE,
+                slot = const SLOT_SIZE,
+            )
+        }
+    };
+}
+
+stub_table!(table_x0, "x0");
+stub_table!(table_x1, "x1");
+stub_table!(table_x2, "x2");
+stub_table!(table_x3, "x3");
+stub_table!(table_x4, "x4");
+stub_table!(table_x5, "x5");
+stub_table!(table_x6, "x6");
+stub_table!(table_x7, "x7");
+stub_table!(table_x9, "x9");
+
+/// The stub tables, by kind: x0-x7, then the frame kind.
+pub(crate) const TABLES: [unsafe extern "C" fn(); KINDS] = [
+    table_x0, table_x1, table_x2, table_x3, table_x4, table_x5, table_x6, table_x7, table_x9,
+];
+pub(crate) const KINDS: usize = 9;
+const FRAME_KIND: usize = 8;
+
+/// AAPCS64 frame adapter.
+///
+/// Contract:
+/// - on entry: x9 = slot; sp = the caller's stack arguments, `slot.frame_stack` bytes of
+///   them (where `ctx` goes; a multiple of 8); x0-x7, v0-v7, x8 as the caller set them;
+///   x30 = return address.
+/// - builds a 16-byte-aligned frame holding a copy of the stack arguments followed by `ctx`,
+///   calls `slot.frame_body` with every argument register intact, and returns its result.
+/// - clobbers x9-x12 (temporaries, never arguments); x29 and x30 are saved and restored, with
+///   CFI so that unwinding passes through.
+#[unsafe(naked)]
+pub(crate) unsafe extern "C" fn frame_aapcs64() {
+    naked_asm!(
+        ".cfi_startproc",
+        "hint #34", // bti c
+        "stp x29, x30, [sp, #-16]!",
+        ".cfi_def_cfa_offset 16",
+        ".cfi_offset x30, -8",
+        ".cfi_offset x29, -16",
+        "mov x29, sp",
+        ".cfi_def_cfa x29, 16",
+        "ldr x10, [x9, #{stack}]",
+        "add x11, x10, #(8 + 15)",
+        "and x11, x11, #-16",
+        "sub sp, sp, x11",
+        "str x9, [sp, x10]",
+        "add x12, x29, #16",
+        "cbz x10, 3f",
+        "2:",
+        "sub x10, x10, #8",
+        "ldr x11, [x12, x10]",
+        "str x11, [sp, x10]",
+        "cbnz x10, 2b",
+        "3:",
+        "ldr x11, [x9, #{body}]",
+        "blr x11",
+        "mov sp, x29",
+        ".cfi_def_cfa sp, 16",
+        "ldp x29, x30, [sp], #16",
+        ".cfi_def_cfa_offset 0",
+        ".cfi_restore x30",
+        ".cfi_restore x29",
+        "ret",
+        ".cfi_endproc",
+        stack = const OFFSET_FRAME_STACK,
+        body = const OFFSET_FRAME_BODY,
+    )
+}
+
+/// Where `ctx` goes for a signature with `args`. Every ABI is AAPCS64 here.
+pub(crate) const fn plan(_abi: Abi, args: &[AbiClass]) -> Plan {
+    let (mut ints, mut floats, mut stack, mut i) = (0, 0, 0, 0);
+    while i < args.len() {
+        let in_register = if args[i].is_float() {
+            floats += 1;
+            floats <= 8
+        } else {
+            ints += 1;
+            ints <= 8
+        };
+        if !in_register {
+            stack = stack_slot_end(stack, args[i].size());
+        }
+        i += 1;
+    }
+    if ints < 8 {
+        return Plan::register(ints);
+    }
+    // `ctx`, a pointer, takes the next 8-byte-aligned stack slot.
+    Plan::frame(
+        FRAME_KIND,
+        Frame::new(frame_aapcs64, stack.next_multiple_of(8)),
+    )
+}
+
+/// The end of a stack argument of `size` bytes placed after `offset`.
+const fn stack_slot_end(offset: usize, size: usize) -> usize {
+    if cfg!(target_vendor = "apple") {
+        // Apple packs stack arguments at their natural alignment.
+        offset.next_multiple_of(size) + size
+    } else {
+        offset + 8
+    }
+}

@@ -1,0 +1,283 @@
+//! 32-bit x86 stubs: cdecl, stdcall, fastcall and thiscall, on Linux and Windows.
+//!
+//! Arguments travel on the stack, 4-byte aligned (8 bytes for `i64`/`f64`), except that
+//! fastcall passes its first two eligible 32-bit integers in ecx and edx and thiscall its first
+//! argument in ecx. Callee-pop conventions (stdcall, fastcall, thiscall) pop their stack
+//! arguments on return; cdecl leaves that to the caller. How `ctx` reaches the body:
+//!
+//! - stdcall (`"system"` on Windows): the body is `extern "fastcall" fn(ctx, _edx, a0, .., an)`,
+//!   so `ctx` arrives in ecx and the stack is exactly the caller's, which fastcall also pops.
+//! - fastcall: the body is `extern "fastcall" fn(a0, .., an, ctx)`; if the signature leaves a
+//!   register free, `ctx` lands in it (ecx or edx), computed with rustc's own assignment rule.
+//! - thiscall with no argument: `ctx` is the body's first argument, in ecx.
+//! - cdecl, and fastcall/thiscall with no register left: a frame adapter copies the stack
+//!   arguments, appends `ctx` and calls `fn(a0, .., an, ctx)` in the signature's own ABI,
+//!   then returns popping what the caller expects.
+//!
+//! There is no PC-relative data addressing: each stub gets its own address from a `call` to a
+//! helper inside the stub that returns it (a balanced call/ret, which the return-address
+//! predictor handles well). eax is the scratch register: no supported convention passes
+//! arguments in it.
+
+use core::arch::naked_asm;
+
+use super::{Frame, Plan};
+use crate::signature::Abi;
+use crate::slot::{OFFSET_FRAME_BODY, OFFSET_FRAME_STACK, SLOT_SIZE};
+use crate::types::AbiClass;
+
+/// Bytes of code per table (and of data per block).
+pub(crate) const TABLE_SIZE: usize = 16 * 1024;
+
+#[cfg(not(windows))]
+macro_rules! table_align {
+    () => {
+        ".p2align 14"
+    };
+}
+#[cfg(windows)]
+macro_rules! table_align {
+    () => {
+        ".p2align 6"
+    };
+}
+
+/// CFI for the frame adapters (DWARF unwinding: Linux and MinGW), so that unwinding passes
+/// through them.
+#[cfg(not(target_env = "msvc"))]
+macro_rules! cfi {
+    ($directive:literal) => {
+        $directive
+    };
+}
+#[cfg(target_env = "msvc")]
+macro_rules! cfi {
+    ($directive:literal) => {
+        ""
+    };
+}
+
+/// Defines a stub table; `$set_ctx` copies the slot address from eax to where the body
+/// expects it (nothing, for the frame adapters, which take it in eax).
+///
+/// Stub contract (each stub is `SLOT_SIZE` bytes; `slot` = stub address + `TABLE_SIZE`):
+/// - on entry: as the caller left things for the callee (stack arguments at [esp + 4], ecx/edx
+///   holding fastcall/thiscall register arguments);
+/// - eax := slot address (via the in-stub helper: `call` pushes and its `ret` pops the same
+///   4 bytes, so the stack is unchanged); then `$set_ctx`;
+/// - then `jmp [slot + 0]`: a tail jump, the callee returns (and pops) straight to the caller.
+macro_rules! stub_table {
+    ($name:ident, $set_ctx:literal) => {
+        #[unsafe(naked)]
+        pub(crate) unsafe extern "C" fn $name() {
+            naked_asm!(
+                table_align!(),
+                ".rept {count}",
+                "2:",
+                "endbr32",
+                "call 3f",
+                "4:",
+                // eax = label 4 = stub + 9 (endbr32 is 4 bytes, call rel32 is 5).
+                ".if 4b - 2b - 9",
+                ".error \"the x86 stub prologue is not 9 bytes\"",
+                ".endif",
+                "lea eax, [eax + {table} - 9]",
+                $set_ctx,
+                "jmp dword ptr [eax]",
+                "3:",
+                "mov eax, dword ptr [esp]",
+                "ret",
+                ".balign {slot}, 0xcc",
+                ".endr",
+                count = const TABLE_SIZE / SLOT_SIZE,
+                table = const TABLE_SIZE,
+                slot = const SLOT_SIZE,
+            )
+        }
+    };
+}
+
+stub_table!(table_ecx, "mov ecx, eax");
+stub_table!(table_edx, "mov edx, eax");
+stub_table!(table_eax, "");
+
+/// The stub tables, by kind: ctx in ecx, in edx, or in eax for a frame adapter.
+pub(crate) const TABLES: [unsafe extern "C" fn(); KINDS] = [table_ecx, table_edx, table_eax];
+pub(crate) const KINDS: usize = 3;
+const ECX: usize = 0;
+const EDX: usize = 1;
+const FRAME_KIND: usize = 2;
+
+/// Defines the frame adapter that returns with `ret $pop`.
+///
+/// Contract:
+/// - on entry: eax = slot; [esp] = return address; the caller's stack arguments at [esp + 4],
+///   `slot.frame_stack` bytes of them (a multiple of 4); ecx and edx as the caller set them.
+/// - saves ecx and edx, builds a 16-byte-aligned frame holding a copy of the stack arguments
+///   followed by `ctx`, restores ecx and edx, calls `slot.frame_body` (which may pop its own
+///   stack arguments: the frame is discarded with `leave` either way), and returns its
+///   result (eax, edx:eax or st0, untouched) with `ret $pop`, popping what the caller expects.
+/// - clobbers ecx and edx after the call (caller-saved; edx is only a result register for
+///   64-bit results, which the body set); ebp is saved and restored, with CFI.
+macro_rules! frame_adapter {
+    ($name:ident, $pop:literal) => {
+        #[unsafe(naked)]
+        unsafe extern "C" fn $name() {
+            naked_asm!(
+                cfi!(".cfi_startproc"),
+                "endbr32",
+                "push ebp",
+                cfi!(".cfi_def_cfa_offset 8"),
+                cfi!(".cfi_offset ebp, -8"),
+                "mov ebp, esp",
+                cfi!(".cfi_def_cfa_register ebp"),
+                "push ecx",
+                "push edx",
+                "mov ecx, [eax + {stack}]",
+                "lea edx, [ecx + 4]",
+                "sub esp, edx",
+                "and esp, -16",
+                "mov [esp + ecx], eax",
+                "test ecx, ecx",
+                "jz 3f",
+                "2:",
+                "sub ecx, 4",
+                "mov edx, [ebp + 8 + ecx]",
+                "mov [esp + ecx], edx",
+                "jnz 2b",
+                "3:",
+                "mov ecx, [ebp - 4]",
+                "mov edx, [ebp - 8]",
+                "call dword ptr [eax + {body}]",
+                "leave",
+                cfi!(".cfi_def_cfa esp, 4"),
+                concat!("ret ", $pop),
+                cfi!(".cfi_endproc"),
+                stack = const OFFSET_FRAME_STACK,
+                body = const OFFSET_FRAME_BODY,
+            )
+        }
+    };
+}
+
+macro_rules! frame_adapters {
+    ($($name:ident $pop:literal)*) => {
+        $(frame_adapter!($name, $pop);)*
+        /// The frame adapters, indexed by bytes popped / 4.
+        const FRAME_ADAPTERS: [unsafe extern "C" fn(); 25] = [$($name),*];
+    };
+}
+
+// Twelve arguments of at most 8 bytes: at most 96 bytes of stack arguments.
+frame_adapters! {
+    frame_pop0 0 frame_pop4 4 frame_pop8 8 frame_pop12 12 frame_pop16 16 frame_pop20 20
+    frame_pop24 24 frame_pop28 28 frame_pop32 32 frame_pop36 36 frame_pop40 40 frame_pop44 44
+    frame_pop48 48 frame_pop52 52 frame_pop56 56 frame_pop60 60 frame_pop64 64 frame_pop68 68
+    frame_pop72 72 frame_pop76 76 frame_pop80 80 frame_pop84 84 frame_pop88 88 frame_pop92 92
+    frame_pop96 96
+}
+
+/// Bytes an argument of class `class` takes on the stack.
+const fn stack_size(class: AbiClass) -> usize {
+    class.size().next_multiple_of(4)
+}
+
+/// Whether rustc passes an argument of this class in a register for fastcall (a 32-bit or
+/// smaller integer or pointer).
+const fn is_register_integer(class: AbiClass) -> bool {
+    !class.is_float() && class.size() <= 4
+}
+
+/// A frame plan for a signature whose stack arguments are `stack` bytes, `pop` of which the
+/// callee pops.
+const fn frame(stack: usize, pop: usize) -> Plan {
+    Plan::frame(FRAME_KIND, Frame::new(FRAME_ADAPTERS[pop / 4], stack))
+}
+
+/// Where `ctx` goes for a signature with `abi` and `args`.
+pub(crate) const fn plan(abi: Abi, args: &[AbiClass]) -> Plan {
+    match abi {
+        Abi::Stdcall => stdcall_plan(),
+        Abi::System if cfg!(windows) => stdcall_plan(),
+        Abi::C | Abi::System | Abi::Cdecl => {
+            let stack = stack_bytes(args, 0);
+            frame(stack, 0)
+        }
+        Abi::Fastcall => fastcall_plan(args),
+        Abi::Thiscall => thiscall_plan(args),
+        Abi::Win64 | Abi::Sysv64 => Plan::refused("win64 and sysv64 are x86_64 ABIs"),
+    }
+}
+
+const fn stdcall_plan() -> Plan {
+    let mut plan = Plan::register(ECX);
+    plan.fastcall_prefix = true;
+    plan
+}
+
+/// Bytes of stack taken by `args[first..]`.
+const fn stack_bytes(args: &[AbiClass], first: usize) -> usize {
+    let (mut bytes, mut i) = (0, first);
+    while i < args.len() {
+        bytes += stack_size(args[i]);
+        i += 1;
+    }
+    bytes
+}
+
+/// fastcall, following rustc's `fill_inregs`: walking the arguments with two free registers,
+/// floats are skipped; an integer of `n` 32-bit words stops the walk if fewer than `n`
+/// registers are free, else takes `n` of them (but only a 32-bit one is actually passed in a
+/// register); the walk also stops once no register is free.
+const fn fastcall_plan(args: &[AbiClass]) -> Plan {
+    let (mut free, mut stack, mut stopped, mut i) = (2, 0, false, 0);
+    while i < args.len() {
+        let class = args[i];
+        let words = class.size().div_ceil(4);
+        let mut in_register = false;
+        if !stopped && !class.is_float() {
+            if words > free {
+                stopped = true;
+            } else {
+                free -= words;
+                in_register = is_register_integer(class);
+                stopped = free == 0;
+            }
+        }
+        if !in_register {
+            stack += stack_size(class);
+        }
+        i += 1;
+    }
+    match (stopped, free) {
+        (false, 2) => Plan::register(ECX),
+        (false, 1) => Plan::register(EDX),
+        // `ctx` goes on the stack after the other stack arguments; the body pops both, the
+        // caller expects only its own popped.
+        _ => frame(stack, stack),
+    }
+}
+
+/// thiscall: the first argument in ecx (when it is a 32-bit integer or pointer), the rest on
+/// the stack, callee-pop.
+const fn thiscall_plan(args: &[AbiClass]) -> Plan {
+    if args.is_empty() {
+        return Plan::register(ECX);
+    }
+    if is_register_integer(args[0]) {
+        let stack = stack_bytes(args, 1);
+        return frame(stack, stack);
+    }
+    // Nothing in ecx only if no argument could go there; then the stack is stdcall's.
+    let mut i = 0;
+    while i < args.len() {
+        if !args[i].is_float() {
+            return Plan::refused(
+                "a thiscall signature whose first argument is not a 32-bit integer or \
+                 pointer, but which has other integer arguments, is not supported",
+            );
+        }
+        i += 1;
+    }
+    stdcall_plan()
+}
