@@ -186,6 +186,55 @@ pub(crate) unsafe extern "C" fn frame_win64() {
     )
 }
 
+/// System V frame adapter for signatures with no stack arguments (six or more integers, at
+/// most eight floats), the common case: no copy loop.
+///
+/// Contract: as [`frame_sysv`] with `slot.frame_stack` = 0; `ctx` is the only stack argument.
+#[unsafe(naked)]
+pub(crate) unsafe extern "C" fn frame_sysv_no_stack() {
+    naked_asm!(
+        cfi!(".cfi_startproc"),
+        "endbr64",
+        "push rbp",
+        cfi!(".cfi_def_cfa_offset 16"),
+        cfi!(".cfi_offset rbp, -16"),
+        "mov rbp, rsp",
+        cfi!(".cfi_def_cfa_register rbp"),
+        "sub rsp, 16",
+        "mov [rsp], r11",
+        "call [r11 + {body}]",
+        "leave",
+        cfi!(".cfi_def_cfa rsp, 8"),
+        "ret",
+        cfi!(".cfi_endproc"),
+        body = const OFFSET_FRAME_BODY,
+    )
+}
+
+/// Windows x64 frame adapter for exactly four arguments (WNDPROC's shape): no copy loop.
+///
+/// Contract: as [`frame_win64`] with `slot.frame_stack` = 0; `ctx` is the fifth argument.
+#[unsafe(naked)]
+pub(crate) unsafe extern "C" fn frame_win64_no_stack() {
+    naked_asm!(
+        cfi!(".cfi_startproc"),
+        "endbr64",
+        "push rbp",
+        cfi!(".cfi_def_cfa_offset 16"),
+        cfi!(".cfi_offset rbp, -16"),
+        "mov rbp, rsp",
+        cfi!(".cfi_def_cfa_register rbp"),
+        "sub rsp, 48",
+        "mov [rsp + 32], r11",
+        "call [r11 + {body}]",
+        "leave",
+        cfi!(".cfi_def_cfa rsp, 8"),
+        "ret",
+        cfi!(".cfi_endproc"),
+        body = const OFFSET_FRAME_BODY,
+    )
+}
+
 /// Where `ctx` goes for a signature with `abi` and `args`.
 pub(crate) const fn plan(abi: Abi, args: &[AbiClass]) -> Plan {
     let win64 = match abi {
@@ -198,7 +247,12 @@ pub(crate) const fn plan(abi: Abi, args: &[AbiClass]) -> Plan {
         if n < 4 {
             return Plan::register(WIN64_KINDS[n]);
         }
-        return Plan::frame(FRAME_KIND, Frame::new(frame_win64, 8 * (n - 4)));
+        let adapter = if n == 4 {
+            frame_win64_no_stack
+        } else {
+            frame_win64
+        };
+        return Plan::frame(FRAME_KIND, Frame::new(adapter, 8 * (n - 4)));
     }
     let (mut ints, mut floats, mut i) = (0, 0, 0);
     while i < args.len() {
@@ -213,5 +267,10 @@ pub(crate) const fn plan(abi: Abi, args: &[AbiClass]) -> Plan {
         return Plan::register(SYSV_KINDS[ints]);
     }
     let spilled = (ints - 6) + if floats > 8 { floats - 8 } else { 0 };
-    Plan::frame(FRAME_KIND, Frame::new(frame_sysv, 8 * spilled))
+    let adapter = if spilled == 0 {
+        frame_sysv_no_stack
+    } else {
+        frame_sysv
+    };
+    Plan::frame(FRAME_KIND, Frame::new(adapter, 8 * spilled))
 }
