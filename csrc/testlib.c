@@ -15,6 +15,14 @@
 #include <pthread.h>
 #endif
 
+/* MinGW's headers define _stdcall, _fastcall, _thiscall and _cdecl as macros; they would
+ * expand inside the function-name suffixes below (tl_call_i3_stdcall, ..) when passed through
+ * a macro, and break the 32-bit Windows build. This file uses the TL_ macros instead. */
+#undef _stdcall
+#undef _fastcall
+#undef _thiscall
+#undef _cdecl
+
 /* ---- An EnumWindows-style enumerator --------------------------------------------------- */
 
 /* Calls cb(item, lparam) for items 10, 20, .., 10*count, in order, and stops early when cb
@@ -483,3 +491,142 @@ TL_EXPORT int64_t tl_loop4(tl_cb4 cb, int64_t n) {
 
 /* A plain C callback for the benchmarks' floor. */
 TL_EXPORT int64_t tl_plain_add1(int64_t x) { return x + 1; }
+
+/* ---- No user data at all: shapes for thunks ---------------------------------------------- */
+
+/* The x86_64 conventions by name, whatever the platform's default: Rust's extern "win64" and
+ * extern "sysv64". */
+#if defined(__x86_64__)
+#define TL_WIN64 __attribute__((ms_abi))
+#define TL_SYSV64 __attribute__((sysv_abi))
+TL_CALL_I_ALL(TL_WIN64, _win64)
+TL_CALL_I_ALL(TL_SYSV64, _sysv64)
+#endif
+
+/* tl_call_fN[_conv](cb, a): returns cb(a[0], .., a[N-1]) for a callback taking N doubles and
+ * nothing else (no user data), in each convention. */
+#define TL_F0 void
+#define TL_F1 double
+#define TL_F2 TL_F1, double
+#define TL_F3 TL_F2, double
+#define TL_F4 TL_F3, double
+#define TL_F5 TL_F4, double
+#define TL_F6 TL_F5, double
+#define TL_F7 TL_F6, double
+#define TL_F8 TL_F7, double
+#define TL_F9 TL_F8, double
+#define TL_F10 TL_F9, double
+#define TL_F11 TL_F10, double
+#define TL_F12 TL_F11, double
+
+#define TL_CALL_F(N, CONV, SUFFIX)                                                              \
+    TL_EXPORT double tl_call_f##N##SUFFIX(double(CONV * cb)(TL_F##N), const double *a) {       \
+        (void)a;                                                                                \
+        return cb(TL_A##N);                                                                     \
+    }
+
+#define TL_CALL_F_ALL(CONV, SUFFIX)                                                             \
+    TL_CALL_F(0, CONV, SUFFIX)                                                                  \
+    TL_CALL_F(1, CONV, SUFFIX)                                                                  \
+    TL_CALL_F(2, CONV, SUFFIX)                                                                  \
+    TL_CALL_F(3, CONV, SUFFIX)                                                                  \
+    TL_CALL_F(4, CONV, SUFFIX)                                                                  \
+    TL_CALL_F(5, CONV, SUFFIX)                                                                  \
+    TL_CALL_F(6, CONV, SUFFIX)                                                                  \
+    TL_CALL_F(7, CONV, SUFFIX)                                                                  \
+    TL_CALL_F(8, CONV, SUFFIX)                                                                  \
+    TL_CALL_F(9, CONV, SUFFIX)                                                                  \
+    TL_CALL_F(10, CONV, SUFFIX)                                                                 \
+    TL_CALL_F(11, CONV, SUFFIX)                                                                 \
+    TL_CALL_F(12, CONV, SUFFIX)
+
+TL_CALL_F_ALL(, )
+TL_CALL_F_ALL(TL_SYSTEM, _system)
+#if defined(TL_X86)
+TL_CALL_F_ALL(TL_STDCALL, _stdcall)
+TL_CALL_F_ALL(TL_FASTCALL, _fastcall)
+#endif
+#if defined(__x86_64__)
+TL_CALL_F_ALL(TL_WIN64, _win64)
+TL_CALL_F_ALL(TL_SYSV64, _sysv64)
+#endif
+
+/* Mixed classes with no user data, in each convention. tl_call_mixed_ints: seven
+ * integer-class arguments and five float ones (the 7th integer spills on System V, from the
+ * 5th argument on everything does on Windows x64). tl_call_mixed_floats: three integers and
+ * nine floats (the 9th float spills on System V while integer registers stay free). Each
+ * passes fixed, distinctive values that Rust checks, and returns the callback's result. */
+#define TL_CALL_MIXED(CONV, SUFFIX)                                                             \
+    TL_EXPORT double tl_call_mixed_ints##SUFFIX(double(CONV * cb)(int8_t, double, int16_t,      \
+                                                                   float, int32_t, double,       \
+                                                                   int64_t, float, uint8_t,      \
+                                                                   void *, double, uint64_t),    \
+                                                 void *p) {                                     \
+        return cb(-100, 1.5, -30000, 2.25f, -2000000000, -3.125, INT64_MIN + 7, 4.5f, 200, p,   \
+                  5e-324, UINT64_MAX - 5);                                                      \
+    }                                                                                           \
+    TL_EXPORT double tl_call_mixed_floats##SUFFIX(double(CONV * cb)(double, int32_t, float,     \
+                                                                     double, double, uint16_t,   \
+                                                                     double, float, double,      \
+                                                                     double, int64_t, double)) { \
+        return cb(-0.0, INT32_MIN, -1.5f, 1e308, 2.5, 0xfffe, -7.25, 1e-45f, 0.1, -1e-310,      \
+                  INT64_MAX - 9, 3.0);                                                          \
+    }
+
+TL_CALL_MIXED(, )
+TL_CALL_MIXED(TL_SYSTEM, _system)
+#if defined(__x86_64__)
+TL_CALL_MIXED(TL_WIN64, _win64)
+TL_CALL_MIXED(TL_SYSV64, _sysv64)
+#endif
+
+/* tl_echo_plain_T(cb, x): returns cb(x); tl_widen_plain_T returns it converted to int64_t by
+ * C, which catches a callee that leaves garbage where C expects an extension. */
+#define TL_ECHO_PLAIN(T, NAME)                                                                  \
+    TL_EXPORT T tl_echo_plain_##NAME(T (*cb)(T), T x) { return cb(x); }
+
+#define TL_WIDEN_PLAIN(T, NAME)                                                                 \
+    TL_EXPORT int64_t tl_widen_plain_##NAME(T (*cb)(T), T x) { return (int64_t)cb(x); }
+
+TL_ECHO_PLAIN(int8_t, i8)
+TL_ECHO_PLAIN(uint8_t, u8)
+TL_ECHO_PLAIN(int16_t, i16)
+TL_ECHO_PLAIN(uint16_t, u16)
+TL_ECHO_PLAIN(int32_t, i32)
+TL_ECHO_PLAIN(uint32_t, u32)
+TL_ECHO_PLAIN(int64_t, i64)
+TL_ECHO_PLAIN(uint64_t, u64)
+TL_ECHO_PLAIN(intptr_t, isize)
+TL_ECHO_PLAIN(uintptr_t, usize)
+TL_ECHO_PLAIN(bool, bool)
+TL_ECHO_PLAIN(float, f32)
+TL_ECHO_PLAIN(double, f64)
+TL_ECHO_PLAIN(void *, ptr)
+
+TL_WIDEN_PLAIN(int8_t, i8)
+TL_WIDEN_PLAIN(uint8_t, u8)
+TL_WIDEN_PLAIN(int16_t, i16)
+TL_WIDEN_PLAIN(uint16_t, u16)
+TL_WIDEN_PLAIN(int32_t, i32)
+TL_WIDEN_PLAIN(uint32_t, u32)
+TL_WIDEN_PLAIN(bool, bool)
+
+/* Calls a callback that takes and returns nothing `times` times; returns `times`. */
+TL_EXPORT int32_t tl_call_void_plain(void (*cb)(void), int32_t times) {
+    for (int32_t i = 0; i < times; i++)
+        cb();
+    return times;
+}
+
+#if defined(TL_X86)
+/* As tl_call_x86<conv>, with a plain pointer `p` where the user data was. */
+#define TL_CALL_X86_PLAIN(CONV, SUFFIX)                                                        \
+    TL_EXPORT int64_t tl_call_x86_plain##SUFFIX(                                                \
+        int64_t(CONV * cb)(int32_t, void *, int64_t, int8_t, double), void *p) {                \
+        return cb(-7, p, INT64_MIN + 3, -128, -2.5);                                            \
+    }
+TL_CALL_X86_PLAIN(TL_STDCALL, _stdcall)
+TL_CALL_X86_PLAIN(TL_FASTCALL, _fastcall)
+TL_CALL_X86_PLAIN(TL_THISCALL, _thiscall)
+TL_CALL_X86_PLAIN(, _cdecl)
+#endif

@@ -29,7 +29,12 @@ struct Row {
 
 fn row(kind: &'static str, shape: &'static str, got: impl ToString, want: impl ToString) -> Row {
     let (got, want) = (got.to_string(), want.to_string());
-    Row { kind, shape, got, want }
+    Row {
+        kind,
+        shape,
+        got,
+        want,
+    }
 }
 
 type EnumProc = unsafe extern "system" fn(isize, isize) -> i32;
@@ -195,7 +200,11 @@ fn main() -> ExitCode {
     for r in &rows {
         let ok = r.got == r.want;
         failures += usize::from(!ok);
-        let verdict = if ok { "ok".to_string() } else { format!("FAILED, want {}", r.want) };
+        let verdict = if ok {
+            "ok".to_string()
+        } else {
+            format!("FAILED, want {}", r.want)
+        };
         println!("{:wk$}  {:ws$}  {:wg$}  {verdict}", r.kind, r.shape, r.got);
     }
     println!();

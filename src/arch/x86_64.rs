@@ -266,7 +266,7 @@ pub(crate) const fn plan(abi: Abi, args: &[AbiClass]) -> Plan {
     if ints < 6 {
         return Plan::register(SYSV_KINDS[ints]);
     }
-    let spilled = (ints - 6) + if floats > 8 { floats - 8 } else { 0 };
+    let spilled = (ints - 6) + floats.saturating_sub(8);
     let adapter = if spilled == 0 {
         frame_sysv_no_stack
     } else {

@@ -91,13 +91,13 @@ unsafe fn flush_instruction_cache(_start: *mut u8, _len: usize) {}
 unsafe fn map_code_from_image(code: *mut u8, table: *const u8) -> bool {
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if page <= 0 || TABLE_SIZE % page as usize != 0 {
+    if page <= 0 || !TABLE_SIZE.is_multiple_of(page as usize) {
         return false;
     }
     let Some((path, offset)) = image_location(table) else {
         return false;
     };
-    if offset % page as u64 != 0 {
+    if !offset.is_multiple_of(page as u64) {
         return false;
     }
     let Ok(path) = std::ffi::CString::new(path) else {
