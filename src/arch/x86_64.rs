@@ -254,7 +254,7 @@ pub(crate) const fn plan(abi: Abi, args: &[AbiClass]) -> Plan {
         };
         return Plan::frame(FRAME_KIND, Frame::new(adapter, 8 * (n - 4)));
     }
-    let (mut ints, mut floats, mut i) = (0, 0, 0);
+    let (mut ints, mut floats, mut i) = (0usize, 0usize, 0);
     while i < args.len() {
         if args[i].is_float() {
             floats += 1;
