@@ -545,6 +545,7 @@ TL_CALL_F_ALL(TL_SYSTEM, _system)
 #if defined(TL_X86)
 TL_CALL_F_ALL(TL_STDCALL, _stdcall)
 TL_CALL_F_ALL(TL_FASTCALL, _fastcall)
+TL_CALL_F_ALL(TL_THISCALL, _thiscall)
 #endif
 #if defined(__x86_64__)
 TL_CALL_F_ALL(TL_WIN64, _win64)

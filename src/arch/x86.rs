@@ -77,10 +77,8 @@ macro_rules! stub_table {
                 "endbr32",
                 "call 3f",
                 "4:",
-                // eax = label 4 = stub + 9 (endbr32 is 4 bytes, call rel32 is 5).
-                ".if 4b - 2b - 9",
-                ".error \"the x86 stub prologue is not 9 bytes\"",
-                ".endif",
+                // eax = label 4 = stub + 9: endbr32 is 4 bytes, and a near call is always
+                // e8 + rel32 (5 bytes; 32-bit x86 has no shorter form).
                 "lea eax, [eax + {table} - 9]",
                 $set_ctx,
                 "jmp dword ptr [eax]",
