@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use libloading::Library;
-use trampoline::{UserData, ud};
+use trampoline::{Thunk, ThunkMut, ThunkOnce, UserData, pool_stats, threads, ud};
 
 /// The C library's function `name` as the function-pointer type `T`.
 ///
@@ -43,6 +43,11 @@ type CmpFirst = unsafe extern "C" fn(*mut c_void, *const c_void, *const c_void) 
 type EventCb = unsafe extern "C" fn(i64, *mut c_void) -> i64;
 type ThreadCb = unsafe extern "C" fn(*mut c_void, i64, i64) -> i64;
 type NestCb = unsafe extern "C" fn(i32, *mut c_void) -> i32;
+type CmpBare = unsafe extern "C" fn(*const c_void, *const c_void) -> i32;
+type EventPlain = unsafe extern "C" fn(i64) -> i64;
+type ThreadPlain = unsafe extern "C" fn(i64, i64) -> i64;
+type Six = unsafe extern "C" fn(isize, isize, isize, isize, isize, isize) -> isize;
+type WndProcLike = unsafe extern "system" fn(isize, u32, usize, isize) -> isize;
 
 fn compare_i32(a: *const c_void, b: *const c_void) -> i32 {
     // SAFETY: the C sorts pass addresses of two live i32s.
@@ -175,6 +180,122 @@ fn user_data_rows(lib: &Library) -> Vec<Row> {
     rows
 }
 
+fn thunk_rows(lib: &Library) -> Vec<Row> {
+    let mut rows = Vec::new();
+
+    // qsort's shape: no context at all, so each comparator needs its own code address.
+    // SAFETY: the declared types are the C functions' (here and below).
+    let sort: unsafe extern "C" fn(*mut i32, usize, CmpBare) = unsafe { c_fn(lib, "tl_sort") };
+    let mut comparisons = 0;
+    let mut values = [5, -3, 9, 0, 2];
+    {
+        let cmp = ThunkMut::<CmpBare>::new(|a: *const c_void, b: *const c_void| {
+            comparisons += 1;
+            compare_i32(a, b)
+        });
+        // SAFETY: C calls back only during the call, on this thread (so for every call below).
+        unsafe { sort(values.as_mut_ptr(), values.len(), cmp.as_fn()) };
+    }
+    rows.push(row(
+        "thunk, FnMut",
+        "qsort: no context argument",
+        format!("{values:?} in {comparisons} comparisons"),
+        "[-3, 0, 2, 5, 9] in 8 comparisons",
+    ));
+
+    // Two thunks of the same closure type still get two distinct code addresses.
+    let new: unsafe extern "C" fn() -> *mut c_void = unsafe { c_fn(lib, "tl_registry_new") };
+    let add: unsafe extern "C" fn(*mut c_void, EventPlain) -> i32 =
+        unsafe { c_fn(lib, "tl_registry_add_plain") };
+    let fire: unsafe extern "C" fn(*mut c_void, i64) -> i64 =
+        unsafe { c_fn(lib, "tl_registry_fire") };
+    let free: unsafe extern "C" fn(*mut c_void) = unsafe { c_fn(lib, "tl_registry_free") };
+    let handlers: Vec<_> = (1..=3)
+        .map(|k| Thunk::<EventPlain>::new(move |e: i64| e * k))
+        .collect();
+    let sum = unsafe {
+        let registry = new();
+        for h in &handlers {
+            add(registry, h.as_fn());
+        }
+        let sum = fire(registry, 10);
+        free(registry);
+        sum
+    };
+    let distinct = handlers[0].as_ptr() != handlers[1].as_ptr();
+    rows.push(row(
+        "thunk, Fn",
+        "3 handlers registered, fired later",
+        format!("sum {sum}, distinct addresses: {distinct}"),
+        "sum 60, distinct addresses: true",
+    ));
+
+    // Called from threads the C library starts, all at once.
+    let from_threads: unsafe extern "C" fn(ThreadPlain, i32, i64) -> i64 =
+        unsafe { c_fn(lib, "tl_call_from_threads_plain") };
+    let calls = std::sync::Arc::new(AtomicU64::new(0));
+    let counter = calls.clone();
+    let on_call = Thunk::<ThreadPlain, threads::Sync>::new(move |_thread: i64, i: i64| {
+        counter.fetch_add(1, Ordering::Relaxed);
+        i
+    });
+    let sum = unsafe { from_threads(on_call.as_fn(), 4, 1000) };
+    rows.push(row(
+        "thunk, Fn + Sync",
+        "4 C threads x 1000 calls",
+        format!("{} calls, sum {sum}", calls.load(Ordering::Relaxed)),
+        format!("4000 calls, sum {}", 4 * 999 * 1000 / 2),
+    ));
+
+    // No argument register left for the context: the frame adapter path.
+    let call6: unsafe extern "C" fn(Six, *const isize) -> isize =
+        unsafe { c_fn(lib, "tl_call_i6") };
+    let six = Thunk::<Six>::new(|a, b, c, d, e, f| a + 2 * b + 3 * c + 4 * d + 5 * e + 6 * f);
+    let args: [isize; 6] = [1, 10, 100, 1000, 10000, 100000];
+    let got = unsafe { call6(six.as_fn(), args.as_ptr()) };
+    rows.push(row(
+        "thunk, Fn",
+        "6 integer arguments (frame path)",
+        got,
+        1 + 20 + 300 + 4000 + 50000 + 600000,
+    ));
+
+    // WNDPROC's shape: four arguments, stdcall on 32-bit Windows (register path there).
+    let wndproc = Thunk::<WndProcLike>::new(|hwnd: isize, msg: u32, w: usize, l: isize| {
+        hwnd + msg as isize + w as isize + l
+    });
+    let got = unsafe { (wndproc.as_fn())(1000, 200, 30, 4) };
+    rows.push(row("thunk, Fn", "WNDPROC shape, system ABI", got, 1234));
+
+    // FnOnce: the closure is consumed by its one call.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let done = ThunkOnce::<EventPlain>::new(move |status: i64| {
+        tx.send(status).unwrap();
+        status
+    });
+    let got = unsafe { (done.as_fn())(42) };
+    rows.push(row(
+        "thunk, FnOnce",
+        "completion callback, called once",
+        format!("{got}, received {:?}", rx.try_recv()),
+        "42, received Ok(42)",
+    ));
+
+    drop((handlers, on_call, six, wndproc, done));
+    let stats = pool_stats();
+    rows.push(row(
+        "thunk pool",
+        "after dropping every thunk above",
+        format!(
+            "{} live thunks, slots kept for reuse: {}",
+            stats.live,
+            stats.free > 0
+        ),
+        "0 live thunks, slots kept for reuse: true",
+    ));
+    rows
+}
+
 fn main() -> ExitCode {
     let path = env!("TRAMPOLINE_TEST_CLIB");
     // SAFETY: the test library runs no initialisation code with preconditions.
@@ -186,7 +307,8 @@ fn main() -> ExitCode {
         }
     };
 
-    let rows = user_data_rows(&lib);
+    let mut rows = user_data_rows(&lib);
+    rows.extend(thunk_rows(&lib));
     let width = |f: fn(&Row) -> usize| rows.iter().map(f).max().unwrap_or(0);
     let (wk, ws, wg) = (
         width(|r| r.kind.len()).max(4),
