@@ -62,12 +62,7 @@ unsafe impl<B, F: CallMut<Args, R>, Args, R> Invoke<Args, R> for ByMut<B, F> {
         // SAFETY: the slot is live (the caller's promise).
         let slot_ref = unsafe { &*slot };
         let Some(_busy) = slot_ref.enter() else {
-            abort_with(format_args!(
-                "an FnMut thunk ({}) was re-entered, or called from two threads at once; \
-                 an FnMut closure must not be aliased. Use Thunk with an Fn closure for \
-                 callbacks that C calls re-entrantly or concurrently",
-                type_name::<B>()
-            ))
+            reentered(type_name::<B>())
         };
         // SAFETY: the slot holds an `F`, and the busy flag guarantees that no other call is
         // using it until `_busy` is dropped.
@@ -82,10 +77,7 @@ unsafe impl<B, F: CallOnce<Args, R>, Args, R> Invoke<Args, R> for ByOnce<B, F> {
         // SAFETY: the slot is live (the caller's promise).
         let slot_ref = unsafe { &*slot };
         if slot_ref.state.swap(CONSUMED, Ordering::Acquire) != IDLE {
-            abort_with(format_args!(
-                "an FnOnce thunk ({}) was called a second time",
-                type_name::<B>()
-            ));
+            called_twice(type_name::<B>());
         }
         // SAFETY: the slot holds an `F`, and the flag just changed from IDLE to CONSUMED, so
         // this is the only move out of it; dropping the thunk will not drop it again.
@@ -103,6 +95,27 @@ unsafe impl<B, Args, R> Invoke<Args, R> for Stale<B> {
             type_name::<B>()
         ))
     }
+}
+
+// The abort paths are out of line and take only a name, so that the bodies that may reach
+// them stay as small as the ones that cannot.
+
+#[cold]
+#[inline(never)]
+fn reentered(signature: &'static str) -> ! {
+    abort_with(format_args!(
+        "an FnMut thunk ({signature}) was re-entered, or called from two threads at once; an \
+         FnMut closure must not be aliased. Use Thunk with an Fn closure for callbacks that C \
+         calls re-entrantly or concurrently"
+    ))
+}
+
+#[cold]
+#[inline(never)]
+fn called_twice(signature: &'static str) -> ! {
+    abort_with(format_args!(
+        "an FnOnce thunk ({signature}) was called a second time"
+    ))
 }
 
 /// Prints `trampoline: <message>` to stderr and aborts the process.
