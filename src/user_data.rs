@@ -231,22 +231,23 @@ impl<B, P> core::fmt::Debug for UserData<'_, B, P> {
 /// Implements [`UserDataSignature`] for one ABI and arity, at every user-data position.
 macro_rules! impl_user_data {
     ($abi:literal $kind:ident $unwind:tt [$($A:ident $a:ident)*]) => {
-        impl_user_data!(@split $abi [] [$($A $a)*]);
+        impl_user_data!(@split $abi $unwind [] [$($A $a)*]);
     };
     // The user data replaces the first argument of the second list.
-    (@split $abi:literal [$($B:ident $b:ident)*] [$U:ident $u:ident $($D:ident $d:ident)*]) => {
-        impl_user_data!(@impl $abi ud::At<{ 0 $(+ impl_user_data!(@one $B))* }>
+    (@split $abi:literal $unwind:tt [$($B:ident $b:ident)*]
+        [$U:ident $u:ident $($D:ident $d:ident)*]) => {
+        impl_user_data!(@impl $abi $unwind ud::At<{ 0 $(+ impl_user_data!(@one $B))* }>
             [$($B $b)*] [$($D $d)*]);
-        impl_user_data!(@last $abi [$($B $b)*] [$($D $d)*]);
-        impl_user_data!(@split $abi [$($B $b)* $U $u] [$($D $d)*]);
+        impl_user_data!(@last $abi $unwind [$($B $b)*] [$($D $d)*]);
+        impl_user_data!(@split $abi $unwind [$($B $b)* $U $u] [$($D $d)*]);
     };
-    (@split $abi:literal [$($B:ident $b:ident)*] []) => {};
-    (@last $abi:literal [$($B:ident $b:ident)*] []) => {
-        impl_user_data!(@impl $abi ud::Last [$($B $b)*] []);
+    (@split $abi:literal $unwind:tt [$($B:ident $b:ident)*] []) => {};
+    (@last $abi:literal $unwind:tt [$($B:ident $b:ident)*] []) => {
+        impl_user_data!(@impl $abi $unwind ud::Last [$($B $b)*] []);
     };
-    (@last $abi:literal [$($B:ident $b:ident)*] [$($D:ident $d:ident)+]) => {};
+    (@last $abi:literal $unwind:tt [$($B:ident $b:ident)*] [$($D:ident $d:ident)+]) => {};
     (@one $B:ident) => { 1 };
-    (@impl $abi:literal $pos:ty [$($B:ident $b:ident)*] [$($D:ident $d:ident)*]) => {
+    (@impl $abi:literal $unwind:tt $pos:ty [$($B:ident $b:ident)*] [$($D:ident $d:ident)*]) => {
         impl<R: AbiReturn, U: UserDataArg, $($B: AbiType,)* $($D: AbiType,)*>
             UserDataSignature<$pos> for unsafe extern $abi fn($($B,)* U, $($D,)*) -> R
         {
@@ -267,7 +268,11 @@ macro_rules! impl_user_data {
                     // of this `unsafe` function promised that the `UserData` is alive and that
                     // no other call of it is running, so this is the only reference.
                     let closure = unsafe { &mut *data.into_ptr().cast::<F>() };
-                    closure.call_mut(($($b,)* $($d,)*))
+                    crate::panic_guard::guard!(
+                        $unwind,
+                        unsafe extern $abi fn($($B,)* U, $($D,)*) -> R,
+                        { closure.call_mut(($($b,)* $($d,)*)) }
+                    )
                 }
                 trampoline::<F, R, U, $($B,)* $($D,)*>
             }
@@ -286,7 +291,11 @@ macro_rules! impl_user_data {
                     // while the caller may call this. `F: Sync` makes shared use from any
                     // thread sound.
                     let closure = unsafe { &*data.into_ptr().cast_const().cast::<F>() };
-                    closure.call_fn(($($b,)* $($d,)*))
+                    crate::panic_guard::guard!(
+                        $unwind,
+                        unsafe extern $abi fn($($B,)* U, $($D,)*) -> R,
+                        { closure.call_fn(($($b,)* $($d,)*)) }
+                    )
                 }
                 trampoline::<F, R, U, $($B,)* $($D,)*>
             }

@@ -23,7 +23,8 @@ use crate::slot::{BUSY, IDLE, Slot};
 use crate::threads::{self, Admits, HandsOut, Local, kind};
 
 pub use invoke::Invoke;
-use invoke::{ByMut, ByOnce, ByRef, Stale, abort_with};
+pub(crate) use invoke::abort_with;
+use invoke::{ByMut, ByOnce, ByRef, Stale};
 pub use signature::ThunkSignature;
 
 /// The type-erased owner of one slot.

@@ -53,9 +53,11 @@ macro_rules! impl_thunk_signature {
                 unsafe extern $abi fn body<I: Invoke<($($A,)*), R>, R, $($A),*>(
                     $($a: $A,)* ctx: *const Slot
                 ) -> R {
-                    // SAFETY: the stub or frame adapter of a live thunk created with strategy
-                    // `I` passed its own slot as `ctx` (see `crate::arch`).
-                    unsafe { I::invoke(ctx, ($($a,)*)) }
+                    crate::panic_guard::guard!($unwind, unsafe extern $abi fn($($A),*) -> R, {
+                        // SAFETY: the stub or frame adapter of a live thunk created with
+                        // strategy `I` passed its own slot as `ctx` (see `crate::arch`).
+                        unsafe { I::invoke(ctx, ($($a,)*)) }
+                    })
                 }
                 #[cfg(target_arch = "x86")]
                 if Self::PLAN.fastcall_prefix {
@@ -69,8 +71,10 @@ macro_rules! impl_thunk_signature {
         unsafe extern "fastcall" fn prefixed<I: Invoke<($($A,)*), R>, R, $($A),*>(
             ctx: *const Slot, _edx: u32, $($a: $A,)*
         ) -> R {
-            // SAFETY: as for `body`: the stub put the slot in ecx.
-            unsafe { I::invoke(ctx, ($($a,)*)) }
+            crate::panic_guard::guard!(false, unsafe extern "stdcall" fn($($A),*) -> R, {
+                // SAFETY: as for `body`: the stub put the slot in ecx.
+                unsafe { I::invoke(ctx, ($($a,)*)) }
+            })
         }
         prefixed::<$I, R, $($A),*> as unsafe extern "fastcall" fn(*const Slot, u32, $($A),*) -> R
             as usize

@@ -1,0 +1,219 @@
+//! Misuse that must abort the process with a clear message rather than run into undefined
+//! behaviour: panics in non-unwind callbacks, re-entered or concurrent FnMut thunks, stale
+//! thunk pointers, FnOnce thunks called twice.
+//!
+//! Each test runs its scenario in a child process (this same test binary, filtered to the one
+//! test, with an environment variable saying "you are the child") and checks that the child
+//! aborted and printed the expected message.
+
+mod common;
+
+use core::ffi::c_void;
+use std::process::Command;
+
+use common::sym;
+use trampoline::{Thunk, ThunkMut, ThunkOnce, UserData, ud};
+
+const CHILD: &str = "TRAMPOLINE_ABORT_CHILD";
+
+/// In the parent: runs test `name` in a child and checks that it aborted, saying each of
+/// `expected`. In the child: returns true, and the caller runs the scenario.
+fn in_child(name: &str, expected: &[&str]) -> bool {
+    if std::env::var_os(CHILD).is_some() {
+        return true;
+    }
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .output()
+        .expect("run the test binary as a child");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "{name}: the child did not fail: {stderr}"
+    );
+    assert!(
+        aborted(&output.status),
+        "{name}: the child did not abort ({:?}): {stderr}",
+        output.status
+    );
+    for text in expected {
+        assert!(
+            stderr.contains(text),
+            "{name}: missing {text:?} in the child's stderr:\n{stderr}"
+        );
+    }
+    false
+}
+
+/// Whether the status is that of `std::process::abort`.
+fn aborted(status: &std::process::ExitStatus) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        status.signal() == Some(6) // SIGABRT
+    }
+    #[cfg(windows)]
+    {
+        // Rust aborts with __fastfail (STATUS_STACK_BUFFER_OVERRUN); Wine reports it as such
+        // or as the raw exit code 3 of abort().
+        matches!(status.code(), Some(code) if code as u32 == 0xC000_0409 || code == 3)
+    }
+}
+
+type Cb1 = unsafe extern "C" fn(i64) -> i64;
+type NestPlain = unsafe extern "C" fn(NestCb, i32) -> i32;
+type NestCb = unsafe extern "C" fn(i32) -> i32;
+
+#[test]
+fn panic_in_a_thunk_aborts_naming_the_signature_and_the_panic() {
+    if !in_child(
+        "panic_in_a_thunk_aborts_naming_the_signature_and_the_panic",
+        &[
+            "unsafe extern \"C\" fn(i64) -> i64",
+            "panicked: the callback gave up",
+            "trampoline:",
+        ],
+    ) {
+        return;
+    }
+    // SAFETY: the declared type is the C function's.
+    let loop1: unsafe extern "C" fn(Cb1, i64) -> i64 = unsafe { sym("tl_loop1") };
+    let thunk = Thunk::<Cb1>::new(|x: i64| {
+        if x == 3 {
+            panic!("the callback gave up");
+        }
+        x
+    });
+    // SAFETY: the thunk outlives the call.
+    unsafe { loop1(thunk.as_fn(), 10) };
+    unreachable!("the panic must abort");
+}
+
+#[test]
+fn panic_in_a_user_data_callback_aborts_naming_the_signature() {
+    if !in_child(
+        "panic_in_a_user_data_callback_aborts_naming_the_signature",
+        &[
+            "unsafe extern \"C\" fn(i64, *mut core::ffi::c_void) -> i64",
+            "panicked: boom 7",
+        ],
+    ) {
+        return;
+    }
+    type Cb = unsafe extern "C" fn(i64, *mut c_void) -> i64;
+    // SAFETY: the declared type is the C function's.
+    let loop1: unsafe extern "C" fn(Cb, *mut c_void, i64) -> i64 = unsafe { sym("tl_loop1_ud") };
+    let mut f = |x: i64| -> i64 { panic!("boom {}", x + 7) };
+    let cb = UserData::<Cb, ud::Last>::new(&mut f);
+    // SAFETY: the callback outlives the call.
+    unsafe { loop1(cb.func(), cb.data(), 1) };
+    unreachable!("the panic must abort");
+}
+
+#[test]
+fn reentered_fnmut_thunk_aborts() {
+    if !in_child(
+        "reentered_fnmut_thunk_aborts",
+        &["re-entered", "FnMut thunk"],
+    ) {
+        return;
+    }
+    // SAFETY: the declared type is the C function's.
+    let nest: NestPlain = unsafe { sym("tl_nest_plain") };
+    let this = std::cell::Cell::new(None::<NestCb>);
+    let thunk = ThunkMut::<NestCb>::new(|depth: i32| {
+        // Re-enters itself through C: the second entry must abort, not alias `&mut`.
+        // SAFETY: the thunk is alive.
+        if depth > 0 {
+            unsafe { nest(this.get().unwrap(), depth - 1) }
+        } else {
+            0
+        }
+    });
+    this.set(Some(thunk.as_fn()));
+    // SAFETY: the thunk outlives the call.
+    unsafe { nest(thunk.as_fn(), 3) };
+    unreachable!("re-entering must abort");
+}
+
+#[test]
+fn fnmut_thunk_called_from_two_threads_at_once_aborts() {
+    if !in_child(
+        "fnmut_thunk_called_from_two_threads_at_once_aborts",
+        &["called from two threads at once"],
+    ) {
+        return;
+    }
+    type ThreadCb = unsafe extern "C" fn(i64, i64) -> i64;
+    // SAFETY: the declared type is the C function's.
+    let from_threads: unsafe extern "C" fn(ThreadCb, i32, i64) -> i64 =
+        unsafe { sym("tl_call_from_threads_plain") };
+    let mut calls = 0i64;
+    let thunk = ThunkMut::<ThreadCb, trampoline::threads::Send>::new(move |_t: i64, i: i64| {
+        // Stay inside long enough for the other thread to come in.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        calls += 1;
+        i
+    });
+    // SAFETY: breaks the thunk's contract on purpose (two threads at once): that must abort.
+    unsafe { from_threads(thunk.as_fn(), 4, 50) };
+    unreachable!("concurrent calls must abort");
+}
+
+#[test]
+fn calling_a_dropped_thunk_aborts_naming_the_signature() {
+    if !in_child(
+        "calling_a_dropped_thunk_aborts_naming_the_signature",
+        &[
+            "called after the thunk was",
+            "unsafe extern \"C\" fn(i64) -> i64",
+        ],
+    ) {
+        return;
+    }
+    let thunk = Thunk::<Cb1>::new(|x: i64| x + 1);
+    let stale = thunk.as_fn();
+    // SAFETY: alive here.
+    assert_eq!(unsafe { stale(1) }, 2);
+    drop(thunk);
+    // SAFETY: deliberately not: the pointer is stale, which must abort, not run anything.
+    unsafe { stale(1) };
+    unreachable!("a stale call must abort");
+}
+
+#[test]
+fn calling_a_dropped_frame_path_thunk_aborts() {
+    if !in_child(
+        "calling_a_dropped_frame_path_thunk_aborts",
+        &["called after the thunk was"],
+    ) {
+        return;
+    }
+    type Six = unsafe extern "C" fn(isize, isize, isize, isize, isize, isize) -> isize;
+    let thunk = Thunk::<Six>::new(|a, b, c, d, e, f| a + b + c + d + e + f);
+    let stale = thunk.as_fn();
+    // SAFETY: alive here.
+    assert_eq!(unsafe { stale(1, 2, 3, 4, 5, 6) }, 21);
+    drop(thunk);
+    // SAFETY: deliberately not: the pointer is stale.
+    unsafe { stale(1, 2, 3, 4, 5, 6) };
+    unreachable!("a stale call must abort");
+}
+
+#[test]
+fn fnonce_thunk_called_twice_aborts() {
+    if !in_child(
+        "fnonce_thunk_called_twice_aborts",
+        &["FnOnce thunk", "called a second time"],
+    ) {
+        return;
+    }
+    let thunk = ThunkOnce::<Cb1>::new(|x: i64| x * 2);
+    let f = thunk.as_fn();
+    // SAFETY: alive; the first call is the one allowed.
+    assert_eq!(unsafe { f(21) }, 42);
+    // SAFETY: deliberately calls twice, which must abort.
+    unsafe { f(21) };
+    unreachable!("a second call must abort");
+}
