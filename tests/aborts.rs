@@ -154,7 +154,7 @@ fn fnmut_thunk_called_from_two_threads_at_once_aborts() {
         // Stay inside long enough for the other thread to come in.
         std::thread::sleep(std::time::Duration::from_millis(20));
         calls += 1;
-        i
+        calls + i
     });
     // SAFETY: breaks the thunk's contract on purpose (two threads at once): that must abort.
     unsafe { from_threads(thunk.as_fn(), 4, 50) };
