@@ -51,6 +51,7 @@ mod arch;
 mod call;
 mod error;
 mod os;
+pub mod panic;
 mod panic_guard;
 mod pool;
 pub mod signature;

@@ -8,58 +8,9 @@
 
 mod common;
 
+use common::{in_child, sym};
 use core::ffi::c_void;
-use std::process::Command;
-
-use common::sym;
 use trampoline::{Thunk, ThunkMut, ThunkOnce, UserData, ud};
-
-const CHILD: &str = "TRAMPOLINE_ABORT_CHILD";
-
-/// In the parent: runs test `name` in a child and checks that it aborted, saying each of
-/// `expected`. In the child: returns true, and the caller runs the scenario.
-fn in_child(name: &str, expected: &[&str]) -> bool {
-    if std::env::var_os(CHILD).is_some() {
-        return true;
-    }
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
-        .output()
-        .expect("run the test binary as a child");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !output.status.success(),
-        "{name}: the child did not fail: {stderr}"
-    );
-    assert!(
-        aborted(&output.status),
-        "{name}: the child did not abort ({:?}): {stderr}",
-        output.status
-    );
-    for text in expected {
-        assert!(
-            stderr.contains(text),
-            "{name}: missing {text:?} in the child's stderr:\n{stderr}"
-        );
-    }
-    false
-}
-
-/// Whether the status is that of `std::process::abort`.
-fn aborted(status: &std::process::ExitStatus) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        status.signal() == Some(6) // SIGABRT
-    }
-    #[cfg(windows)]
-    {
-        // Rust aborts with __fastfail (STATUS_STACK_BUFFER_OVERRUN); Wine reports it as such
-        // or as the raw exit code 3 of abort().
-        matches!(status.code(), Some(code) if code as u32 == 0xC000_0409 || code == 3)
-    }
-}
 
 type Cb1 = unsafe extern "C" fn(i64) -> i64;
 type NestPlain = unsafe extern "C" fn(NestCb, i32) -> i32;

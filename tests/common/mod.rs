@@ -30,3 +30,66 @@ pub unsafe fn sym<T: Copy>(name: &str) -> T {
         .unwrap_or_else(|e| panic!("the C test library has no `{name}`: {e}"));
     *symbol
 }
+
+const CHILD: &str = "TRAMPOLINE_ABORT_CHILD";
+
+/// For tests whose scenario aborts the process. In the parent: runs test `name` of this test
+/// binary in a child process and checks that it aborted, printing each of `expected` on
+/// stderr; returns false. In the child: returns true, and the caller runs the scenario.
+///
+/// Under an emulator (qemu-user), `TRAMPOLINE_TEST_RUNNER` names the command that runs a
+/// target binary, as cargo's runner does for the parent.
+pub fn in_child(name: &str, expected: &[&str]) -> bool {
+    if std::env::var_os(CHILD).is_some() {
+        return true;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let runner = std::env::var("TRAMPOLINE_TEST_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    let mut command = match words.next() {
+        Some(program) => {
+            let mut command = std::process::Command::new(program);
+            command.args(words).arg(&exe);
+            command
+        }
+        None => std::process::Command::new(&exe),
+    };
+    let output = command
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .output()
+        .expect("run the test binary as a child");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "{name}: the child did not fail: {stderr}"
+    );
+    assert!(
+        aborted(&output.status),
+        "{name}: the child did not abort ({:?}): {stderr}",
+        output.status
+    );
+    for text in expected {
+        assert!(
+            stderr.contains(text),
+            "{name}: missing {text:?} in the child's stderr:\n{stderr}"
+        );
+    }
+    false
+}
+
+/// Whether the status is that of an aborted process.
+fn aborted(status: &std::process::ExitStatus) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        // SIGABRT; qemu-user reports a guest abort as the host signal too.
+        status.signal() == Some(6)
+    }
+    #[cfg(windows)]
+    {
+        // Rust aborts with __fastfail (STATUS_STACK_BUFFER_OVERRUN); Wine may report abort()'s
+        // exit code 3 instead.
+        matches!(status.code(), Some(code) if code as u32 == 0xC000_0409 || code == 3)
+    }
+}
