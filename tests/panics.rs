@@ -144,12 +144,11 @@ fn c_unwind_through_a_mingw_dll_aborts_on_i686_windows() {
     }));
 }
 
-type Cb1Unwind = unsafe extern "C-unwind" fn(i64) -> i64;
-type Loop1Unwind = unsafe extern "C-unwind" fn(Cb1Unwind, i64) -> i64;
-
 #[cfg(not(all(windows, target_arch = "x86")))]
 #[test]
 fn c_unwind_thunk_panic_propagates_through_c() {
+    type Cb1Unwind = unsafe extern "C-unwind" fn(i64) -> i64;
+    type Loop1Unwind = unsafe extern "C-unwind" fn(Cb1Unwind, i64) -> i64;
     // SAFETY: the declared type is the C function's; it is compiled with unwind tables.
     let loop1: Loop1Unwind = unsafe { sym("tl_loop1") };
     let thunk = ThunkMut::<Cb1Unwind>::new(|x: i64| {
