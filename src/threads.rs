@@ -14,6 +14,75 @@
 //! when the pointer is handed to C. What it does enforce is that a closure only ever goes to,
 //! or is shared with, threads its auto traits allow. An `FnMut` thunk called re-entrantly or
 //! from two threads at once aborts with a message rather than alias its `&mut`.
+//!
+//! ```
+//! use trampoline::{Thunk, threads};
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//!
+//! type Cb = unsafe extern "C" fn(i32) -> i32;
+//! static CALLS: AtomicUsize = AtomicUsize::new(0);
+//! let shared = Thunk::<Cb, threads::Sync>::new(|x: i32| {
+//!     CALLS.fetch_add(1, Ordering::Relaxed);
+//!     x + 1
+//! });
+//! std::thread::scope(|s| {
+//!     for _ in 0..4 {
+//!         // SAFETY: a `threads::Sync` thunk may be called from any thread, while it lives.
+//!         s.spawn(|| assert_eq!(unsafe { (shared.as_fn())(1) }, 2));
+//!     }
+//! });
+//! assert_eq!(CALLS.load(Ordering::Relaxed), 4);
+//! ```
+//!
+//! # What does not compile
+//!
+//! A thunk in the default mode cannot go to another thread, whatever its closure:
+//!
+//! ```compile_fail,E0277
+//! # use trampoline::Thunk;
+//! type Cb = unsafe extern "C" fn(i32) -> i32;
+//! let thunk = Thunk::<Cb>::new(|x: i32| x);
+//! std::thread::spawn(move || drop(thunk));
+//! ```
+//!
+//! `threads::Send` refuses a closure that is not `Send`:
+//!
+//! ```compile_fail,E0277
+//! # use trampoline::{Thunk, threads};
+//! type Cb = unsafe extern "C" fn(i32) -> i32;
+//! let counter = std::rc::Rc::new(0);
+//! let thunk = Thunk::<Cb, threads::Send>::new(move |x: i32| x + *counter);
+//! ```
+//!
+//! `threads::Sync` refuses a closure that is not `Sync`:
+//!
+//! ```compile_fail,E0277
+//! # use trampoline::{Thunk, threads};
+//! type Cb = unsafe extern "C" fn(i32) -> i32;
+//! let seen = std::cell::Cell::new(0);
+//! let thunk = Thunk::<Cb, threads::Sync>::new(move |x: i32| { seen.set(x); x });
+//! ```
+//!
+//! An `FnMut` thunk is never `Sync`, and `threads::Sync` is not a mode for it: C must not call
+//! it from two threads at once.
+//!
+//! ```compile_fail,E0277
+//! # use trampoline::{ThunkMut, threads};
+//! type Cb = unsafe extern "C" fn(i32) -> i32;
+//! let mut n = 0;
+//! let thunk = ThunkMut::<Cb, threads::Sync>::new(move |x: i32| { n += x; n });
+//! ```
+//!
+//! ```compile_fail,E0277
+//! # use trampoline::{ThunkMut, threads};
+//! type Cb = unsafe extern "C" fn(i32) -> i32;
+//! let mut n = 0;
+//! let thunk = ThunkMut::<Cb, threads::Send>::new(move |x: i32| { n += x; n });
+//! std::thread::scope(|s| {
+//!     s.spawn(|| thunk.as_fn());
+//!     s.spawn(|| thunk.as_fn());
+//! });
+//! ```
 
 /// C calls the thunk only on the thread that owns it (the default).
 #[derive(Debug)]

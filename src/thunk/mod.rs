@@ -211,6 +211,52 @@ thunk_type! {
     ///
     /// `M` is the [thread mode](crate::threads): with [`threads::Sync`] and a `Send + Sync`
     /// closure, C may call the thunk from any number of threads at once.
+    ///
+    /// # What does not compile
+    ///
+    /// A thunk cannot outlive the closure's borrows:
+    ///
+    /// ```compile_fail,E0597
+    /// # use trampoline::Thunk;
+    /// type Cb = unsafe extern "C" fn(i32) -> i32;
+    /// let thunk = {
+    ///     let offset = 5;
+    ///     Thunk::<Cb>::new(|x: i32| x + offset)
+    /// };
+    /// # drop(thunk);
+    /// ```
+    ///
+    /// Only a `'static` closure can be leaked:
+    ///
+    /// ```compile_fail,E0597
+    /// # use trampoline::Thunk;
+    /// type Cb = unsafe extern "C" fn(i32) -> i32;
+    /// let offset = 5;
+    /// let forever: Cb = Thunk::<Cb>::new(|x: i32| x + offset).leak();
+    /// ```
+    ///
+    /// `as_fn` hands out only `unsafe` function pointers, since the pointer dies with the
+    /// thunk; a safe one comes only from `leak` in a mode where any thread may call it:
+    ///
+    /// ```compile_fail,E0277
+    /// # use trampoline::Thunk;
+    /// type Cb = extern "C" fn(i32) -> i32;
+    /// let thunk = Thunk::<Cb>::new(|x: i32| x + 1);
+    /// let f: Cb = thunk.as_fn();
+    /// ```
+    ///
+    /// ```compile_fail,E0277
+    /// # use trampoline::Thunk;
+    /// type Cb = extern "C" fn(i32) -> i32;
+    /// let f: Cb = Thunk::<Cb>::new(|x: i32| x + 1).leak(); // `threads::Local`
+    /// ```
+    ///
+    /// ```
+    /// # use trampoline::{Thunk, threads};
+    /// type Cb = extern "C" fn(i32) -> i32;
+    /// let f: Cb = Thunk::<Cb, threads::Sync>::new(|x: i32| x + 1).leak();
+    /// assert_eq!(f(1), 2); // safe to call: the closure lives forever and is `Sync`
+    /// ```
     Thunk, kind::Shared, CallFn, ByRef, |slot| {
         // SAFETY: the slot holds the thunk's `F`, dropped once, here.
         unsafe { Slot::drop_closure::<F>(slot) }
