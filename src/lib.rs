@@ -36,11 +36,46 @@
 //! assert_eq!(comparisons, 1);
 //! ```
 //!
+//! - [`Thunk`], [`ThunkMut`], [`ThunkOnce`]: when it has none (qsort, WNDPROC, hooks), each
+//!   closure gets its own code address: a stub in static trampoline pages, mapped from the
+//!   binary's own file, that passes the closure to a body monomorphised for it. No page is
+//!   ever writable and executable.
+//!
 //! # Signatures
 //!
 //! A callback's C type is a function-pointer type implementing [`Signature`]: see
 //! [the `signature` module](crate::signature) for the ABIs and [`AbiType`] for the argument
 //! types. Anything the crate does not know how to pass is refused at compile time.
+//!
+//! # Safety model
+//!
+//! What the types guarantee:
+//!
+//! - **Lifetimes.** A callback borrows its closure for `'a`; it cannot outlive it. Only a
+//!   `'static` closure can be [leaked](Thunk::leak) for APIs that keep a callback forever.
+//! - **Threads.** A thunk's [thread mode](threads) admits only closures that may go where C
+//!   may call them: `Local` (the owner's thread), `Send`, `Sync` (concurrent calls, `Fn`
+//!   only). `UserData::new_sync` requires `Fn + Sync`.
+//! - **Aliasing.** An `FnMut` thunk called again while it runs (re-entered, or from two
+//!   threads at once) aborts with a message instead of aliasing its `&mut`; an `FnOnce`
+//!   thunk called twice aborts. `Fn` callbacks may be re-entered freely.
+//! - **Stale pointers.** A dropped thunk's slot points at a handler that aborts naming the
+//!   signature, and freed slots are reused last (FIFO), so a late call from C is caught
+//!   rather than misrouted, until the slot is reused.
+//! - **Panics.** A panic never unwinds into C unless the ABI is an `-unwind` one: by default
+//!   it aborts with a message naming the callback and the panic; [`panic::catch`] with
+//!   [`panic::fallback`] returns a chosen value to C and resumes the panic in Rust.
+//! - **Pointers that can dangle** are only handed out as `unsafe extern` fn types.
+//!
+//! What remains the caller's promise, made at the `unsafe` call that hands the pointer to C:
+//!
+//! - the signature type matches the C declaration exactly (ABI, argument and return types);
+//! - C does not call the pointer after the owner is dropped (a stale call is caught only until
+//!   the slot is reused), nor, for user-data callbacks, with any other user-data value;
+//! - C calls from the threads the mode allows (for `UserData::new`: not concurrently, and
+//!   from another thread only if the closure is `Send`);
+//! - on i686-pc-windows-gnu, no `-unwind` panic is expected to cross a separately built
+//!   MinGW DLL: its frames are invisible to Rust's unwinder there (use [`panic::catch`]).
 #![warn(
     missing_docs,
     unsafe_op_in_unsafe_fn,
