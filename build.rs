@@ -13,6 +13,10 @@ fn main() {
 }
 
 #[cfg(feature = "test-clib")]
+#[path = "tests/conformance/generate.rs"]
+mod conformance;
+
+#[cfg(feature = "test-clib")]
 mod test_clib {
     use std::env;
     use std::path::{Path, PathBuf};
@@ -25,9 +29,11 @@ mod test_clib {
         let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
         let target_os = env::var("CARGO_CFG_TARGET_OS").expect("cargo sets CARGO_CFG_TARGET_OS");
 
+        let conformance = generate_conformance(&out_dir);
         let mut build = cc::Build::new();
         build
             .files(SOURCES)
+            .file(conformance)
             .include("csrc")
             .pic(true)
             .warnings(true)
@@ -51,6 +57,35 @@ mod test_clib {
             "cargo:rustc-env=TRAMPOLINE_TEST_CLIB={}",
             library.to_str().expect("OUT_DIR is valid UTF-8")
         );
+    }
+
+    /// Writes the generated conformance suite (C and Rust) into `out_dir`; returns the C file.
+    fn generate_conformance(out_dir: &Path) -> PathBuf {
+        println!("cargo:rerun-if-changed=tests/conformance/generate.rs");
+        println!("cargo:rerun-if-env-changed=TRAMPOLINE_CONFORMANCE_SEED");
+        println!("cargo:rerun-if-env-changed=TRAMPOLINE_CONFORMANCE_COUNT");
+        let seed = env::var("TRAMPOLINE_CONFORMANCE_SEED")
+            .ok()
+            .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+            .unwrap_or(0x7472_616d_706f_6c69);
+        let count = env::var("TRAMPOLINE_CONFORMANCE_COUNT")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1000);
+        let target = super::conformance::Target {
+            arch: env::var("CARGO_CFG_TARGET_ARCH").expect("cargo sets the target arch"),
+            windows: env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("windows"),
+            pointer_bytes: env::var("CARGO_CFG_TARGET_POINTER_WIDTH")
+                .expect("cargo sets the pointer width")
+                .parse::<u8>()
+                .expect("a number")
+                / 8,
+        };
+        let (c, rust) = super::conformance::generate(seed, count, &target);
+        let c_file = out_dir.join("conformance.c");
+        std::fs::write(&c_file, c).expect("write the generated C");
+        std::fs::write(out_dir.join("conformance.rs"), rust).expect("write the generated Rust");
+        c_file
     }
 
     /// Links `objects` into a shared library with the same compiler driver that compiled them,
