@@ -226,7 +226,7 @@ impl Ty {
             Kind::Bool => r & 1,
             Kind::Signed | Kind::Unsigned | Kind::Pointer => {
                 // Mostly with the top bit set, so that sign and zero extension both show.
-                let top = if r % 4 != 0 { 1u64 << (bits - 1) } else { 0 };
+                let top = if r.is_multiple_of(4) { 0 } else { 1u64 << (bits - 1) };
                 ((r >> 3) | top | 1) & mask
             }
             Kind::F32 => match r % 6 {
