@@ -226,7 +226,11 @@ impl Ty {
             Kind::Bool => r & 1,
             Kind::Signed | Kind::Unsigned | Kind::Pointer => {
                 // Mostly with the top bit set, so that sign and zero extension both show.
-                let top = if r.is_multiple_of(4) { 0 } else { 1u64 << (bits - 1) };
+                let top = if r.is_multiple_of(4) {
+                    0
+                } else {
+                    1u64 << (bits - 1)
+                };
                 ((r >> 3) | top | 1) & mask
             }
             Kind::F32 => match r % 6 {
@@ -466,7 +470,12 @@ pub fn generate(seed: u64, count: usize, target: &Target) -> (String, String) {
     }
     writeln!(rust, "pub const SIGNATURES: &[(&str, fn(&Report))] = &[").unwrap();
     for (i, sig) in sigs.iter().enumerate() {
-        writeln!(rust, "    ({:?}, sig_{i}),", sig.rust_type(false)).unwrap();
+        writeln!(
+            rust,
+            "    ({:?}, sig_{i}),",
+            format!("#{i} {}", sig.rust_type(false))
+        )
+        .unwrap();
     }
     writeln!(rust, "];").unwrap();
     (c, rust)

@@ -10,6 +10,7 @@ mod common;
 
 use core::ffi::{c_char, c_void};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::sym;
 use trampoline::{Thunk, UserData, ud};
@@ -86,15 +87,79 @@ mod generated {
     include!(concat!(env!("OUT_DIR"), "/conformance.rs"));
 }
 
+/// The signature being run (a `&'static str`'s address and length), for crash reports: a
+/// context passed in the wrong place usually crashes rather than returns.
+static RUNNING: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+
+fn running() -> Option<&'static str> {
+    let (ptr, len) = (
+        RUNNING[0].load(Ordering::SeqCst),
+        RUNNING[1].load(Ordering::SeqCst),
+    );
+    // SAFETY: RUNNING only ever holds the parts of a `&'static str`.
+    (len != 0).then(|| unsafe {
+        std::str::from_utf8_unchecked(std::slice::from_raw_parts(ptr as *const u8, len))
+    })
+}
+
+/// Names the running signature when the process dies of a panic (including the
+/// non-unwinding ones that a bad pointer triggers in debug builds) or, on Unix, a fault.
+fn name_the_signature_on_crash() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if let Some(name) = running() {
+            // Straight to the process's stderr: the test harness's capture is lost on abort.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "conformance: panicked while running {name}"
+            );
+        }
+        default(info)
+    }));
+    #[cfg(unix)]
+    {
+        unsafe extern "C" {
+            fn signal(signum: i32, handler: usize) -> usize;
+            fn write(fd: i32, buf: *const u8, count: usize) -> isize;
+            fn _exit(status: i32) -> !;
+        }
+        extern "C" fn on_fault(_signum: i32) {
+            let prefix = b"conformance: crashed (fault) while running ";
+            // SAFETY: write(2) and _exit(2) are async-signal-safe; the name is 'static.
+            unsafe {
+                write(2, prefix.as_ptr(), prefix.len());
+                if let Some(name) = running() {
+                    write(2, name.as_ptr(), name.len());
+                }
+                write(2, b"\n".as_ptr(), 1);
+                _exit(70);
+            }
+        }
+        // SAFETY: installs a handler that only makes async-signal-safe calls.
+        unsafe {
+            signal(11, on_fault as extern "C" fn(i32) as usize); // SIGSEGV
+            signal(
+                if cfg!(target_vendor = "apple") { 10 } else { 7 },
+                on_fault as extern "C" fn(i32) as usize,
+            ); // SIGBUS
+        }
+    }
+}
+
 #[test]
 fn generated_signatures_pass_bit_for_bit() {
+    name_the_signature_on_crash();
     let report = Report {
         failures: Mutex::new(Vec::new()),
         checks: Mutex::new(0),
     };
-    for (_, run) in generated::SIGNATURES {
+    for (name, run) in generated::SIGNATURES {
+        RUNNING[0].store(name.as_ptr() as usize, Ordering::SeqCst);
+        RUNNING[1].store(name.len(), Ordering::SeqCst);
         run(&report);
     }
+    RUNNING[1].store(0, Ordering::SeqCst);
     let failures = report.failures.into_inner().unwrap();
     let checks = report.checks.into_inner().unwrap();
     println!(
