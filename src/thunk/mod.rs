@@ -144,6 +144,11 @@ macro_rules! thunk_type {
             /// The C function pointer. It is valid until this thunk is dropped: calling it
             /// later aborts the process with a message until the slot is reused, and is
             /// undefined behaviour after that.
+            ///
+            /// The thunk must also outlive every call in progress: dropping it from inside its
+            /// own call (say, through an `Rc<RefCell<Option<Thunk>>>` the closure holds) would
+            /// drop the closure while it runs. A `ThunkMut` dropped while running aborts; a
+            /// `Thunk` cannot tell without slowing every call, so that is the caller's promise.
             #[inline]
             pub fn as_fn(&self) -> B
             where

@@ -1,0 +1,448 @@
+//! The thunk pool, in a test binary of its own because its state is process-global: one test
+//! that runs its phases in order, so that every count it checks is exact.
+//!
+//! - freed slots are reused last (FIFO), and reused slots run their new closure;
+//! - `pool_stats` counts live and free slots and blocks exactly;
+//! - thousands of thunks leave no mapping writable and executable at once, and (on Linux) their
+//!   code is mapped from the executable's own file rather than copied;
+//! - a million create/drop cycles run in a flat pool.
+
+mod common;
+#[cfg(target_os = "linux")]
+#[path = "common/maps.rs"]
+mod maps;
+
+use core::cell::Cell;
+use core::ffi::c_void;
+use std::collections::HashSet;
+use std::rc::Rc;
+
+use common::sym;
+use trampoline::{PoolStats, Thunk, ThunkMut, ThunkOnce, pool_stats};
+
+type Cb = unsafe extern "C" fn(isize) -> isize;
+type Cb0 = unsafe extern "C" fn() -> isize;
+type Cb7 = unsafe extern "C" fn(isize, isize, isize, isize, isize, isize, isize) -> isize;
+
+/// Counts how many times it is dropped.
+struct DropCount(Rc<Cell<usize>>);
+
+impl Drop for DropCount {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+/// Every slot of every block is either free or live.
+fn check_invariant(stats: PoolStats, context: &str) {
+    assert_eq!(
+        stats.live + stats.free,
+        stats.blocks * stats.slots_per_block,
+        "{context}: live + free slots must fill the blocks: {stats:?}"
+    );
+}
+
+#[test]
+fn pool_lifecycle() {
+    let start = pool_stats();
+    assert_eq!(
+        (start.live, start.free, start.blocks, start.copied_blocks),
+        (0, 0, 0, 0),
+        "no thunk exists before the first is created: {start:?}"
+    );
+    assert!(start.slots_per_block >= 64, "{start:?}");
+
+    freed_slots_are_reused_last();
+    live_counts_return_after_drops();
+    thousands_of_thunks_and_no_writable_executable_memory();
+    a_million_create_drop_cycles_in_a_flat_pool();
+    leaked_thunks_stay_live();
+}
+
+fn freed_slots_are_reused_last() {
+    let spb = pool_stats().slots_per_block;
+    let first = Thunk::<Cb>::new(|x: isize| x + 1);
+    let stats = pool_stats();
+    assert_eq!(
+        (stats.live, stats.free, stats.blocks),
+        (1, spb - 1, 1),
+        "the first thunk maps one block: {stats:?}"
+    );
+    let freed = first.as_ptr();
+    drop(first);
+    let stats = pool_stats();
+    assert_eq!(
+        (stats.live, stats.free, stats.blocks),
+        (0, spb, 1),
+        "{stats:?}"
+    );
+
+    // The freed slot is at the back of the queue: every other free slot is taken first.
+    let mut others = Vec::with_capacity(spb);
+    for i in 0..spb - 1 {
+        let thunk = Thunk::<Cb>::new(move |x: isize| x + i as isize);
+        assert_ne!(
+            thunk.as_ptr(),
+            freed,
+            "creation {i} after a drop reused the freed slot: freed slots must be reused last"
+        );
+        others.push(thunk);
+    }
+    let distinct: HashSet<*const c_void> = others.iter().map(|t| t.as_ptr()).collect();
+    assert_eq!(distinct.len(), spb - 1);
+    let stats = pool_stats();
+    assert_eq!(
+        (stats.live, stats.free, stats.blocks),
+        (spb - 1, 1, 1),
+        "{stats:?}"
+    );
+
+    let reused = Thunk::<Cb>::new(|x: isize| x * 3);
+    assert_eq!(
+        reused.as_ptr(),
+        freed,
+        "the freed slot comes back once the queue cycles"
+    );
+    // SAFETY: `reused` is alive.
+    assert_eq!(
+        unsafe { reused.as_fn()(5) },
+        15,
+        "the reused slot runs its new closure"
+    );
+    for (i, thunk) in others.iter().enumerate() {
+        // SAFETY: the thunks are alive.
+        assert_eq!(unsafe { thunk.as_fn()(100) }, 100 + i as isize);
+    }
+    let stats = pool_stats();
+    assert_eq!(
+        (stats.live, stats.free, stats.blocks),
+        (spb, 0, 1),
+        "{stats:?}"
+    );
+
+    // A full block: the next thunk maps another.
+    let extra = Thunk::<Cb>::new(|x: isize| x);
+    let stats = pool_stats();
+    assert_eq!(
+        (stats.live, stats.free, stats.blocks),
+        (spb + 1, spb - 1, 2),
+        "{stats:?}"
+    );
+    assert!(!distinct.contains(&extra.as_ptr()) && extra.as_ptr() != freed);
+
+    // Drop order is reuse order: after the new block's free slots, the slots come back in
+    // the order they were freed.
+    let dropped_first = others.remove(7).as_ptr();
+    let dropped_second = others.remove(3).as_ptr();
+    let mut fresh = Vec::new();
+    for _ in 0..spb - 1 {
+        fresh.push(Thunk::<Cb>::new(|x: isize| x));
+    }
+    assert!(
+        fresh
+            .iter()
+            .all(|t| t.as_ptr() != dropped_first && t.as_ptr() != dropped_second)
+    );
+    let a = Thunk::<Cb>::new(|x: isize| x);
+    let b = Thunk::<Cb>::new(|x: isize| x);
+    assert_eq!(
+        (a.as_ptr(), b.as_ptr()),
+        (dropped_first, dropped_second),
+        "FIFO order"
+    );
+    assert_eq!(pool_stats().blocks, 2);
+
+    drop((others, reused, extra, fresh, a, b));
+    let stats = pool_stats();
+    assert_eq!(
+        (stats.live, stats.free, stats.blocks),
+        (0, 2 * spb, 2),
+        "{stats:?}"
+    );
+    check_invariant(stats, "after the FIFO checks");
+}
+
+fn live_counts_return_after_drops() {
+    // SAFETY: the declared type is the C function's.
+    let call7: unsafe extern "C" fn(Cb7, *const isize) -> isize = unsafe { sym("tl_call_i7") };
+    let before = pool_stats();
+    let a = Thunk::<Cb>::new(|x: isize| x + 1);
+    let mut total = 0;
+    let b = ThunkMut::<Cb7>::new(
+        |a: isize, b: isize, c: isize, d: isize, e: isize, f: isize, g: isize| {
+            total += a + b + c + d + e + f + g;
+            total
+        },
+    );
+    let c = ThunkOnce::<Cb0>::new(|| 9);
+    let during = pool_stats();
+    assert_eq!(during.live, before.live + 3, "{during:?}");
+    check_invariant(during, "three thunks of three signatures");
+
+    // SAFETY: the thunks are alive; `c` is called once.
+    unsafe {
+        assert_eq!(a.as_fn()(1), 2);
+        assert_eq!(call7(b.as_fn(), [1, 2, 3, 4, 5, 6, 7].as_ptr()), 28);
+        assert_eq!(c.as_fn()(), 9);
+    }
+    assert_eq!(
+        pool_stats().live,
+        before.live + 3,
+        "a called ThunkOnce keeps its slot"
+    );
+    drop(c);
+    assert_eq!(pool_stats().live, before.live + 2);
+    drop((a, b));
+    let after = pool_stats();
+    assert_eq!(after.live, before.live, "{after:?}");
+    assert_eq!(
+        after.free,
+        before.free + (after.blocks - before.blocks) * after.slots_per_block,
+        "every slot came back: {after:?}"
+    );
+    check_invariant(after, "after the drops");
+}
+
+fn thousands_of_thunks_and_no_writable_executable_memory() {
+    const EACH: usize = 2000;
+    // SAFETY: the declared type is the C function's.
+    let call7: unsafe extern "C" fn(Cb7, *const isize) -> isize = unsafe { sym("tl_call_i7") };
+    let before = pool_stats();
+    let ones: Vec<Thunk<Cb>> = (0..EACH)
+        .map(|i| Thunk::<Cb>::new(move |x: isize| x + i as isize))
+        .collect();
+    let zeros: Vec<ThunkMut<Cb0>> = (0..EACH)
+        .map(|i| ThunkMut::<Cb0>::new(move || i as isize))
+        .collect();
+    let sevens: Vec<ThunkOnce<Cb7>> = (0..EACH)
+        .map(|i| {
+            ThunkOnce::<Cb7>::new(
+                move |a: isize, _: isize, _: isize, _: isize, _: isize, _: isize, g: isize| {
+                    a * g + i as isize
+                },
+            )
+        })
+        .collect();
+    let during = pool_stats();
+    assert_eq!(during.live, before.live + 3 * EACH, "{during:?}");
+    check_invariant(during, "thousands of thunks");
+    let needed = (3 * EACH - before.free).div_ceil(during.slots_per_block);
+    assert!(
+        during.blocks - before.blocks >= needed,
+        "{before:?} -> {during:?}"
+    );
+
+    let codes: Vec<usize> = ones
+        .iter()
+        .map(|t| t.as_ptr())
+        .chain(zeros.iter().map(|t| t.as_ptr()))
+        .chain(sevens.iter().map(|t| t.as_ptr()))
+        .map(|p| p as usize)
+        .collect();
+    assert_eq!(
+        codes.iter().collect::<HashSet<_>>().len(),
+        3 * EACH,
+        "distinct code addresses"
+    );
+
+    // SAFETY: the thunks are alive; each ThunkOnce is called once.
+    unsafe {
+        for (i, t) in ones.iter().enumerate() {
+            assert_eq!(t.as_fn()(7), 7 + i as isize);
+        }
+        for (i, t) in zeros.iter().enumerate() {
+            assert_eq!(t.as_fn()(), i as isize);
+        }
+        for (i, t) in sevens.iter().enumerate() {
+            assert_eq!(
+                call7(t.as_fn(), [3, 0, 0, 0, 0, 0, 5].as_ptr()),
+                15 + i as isize
+            );
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    {
+        maps::assert_no_writable_executable_mapping("with thousands of thunks alive");
+        let exe = std::fs::canonicalize(std::env::current_exe().unwrap()).unwrap();
+        let exe = exe.to_str().unwrap();
+        let mappings = maps::mappings();
+        for &code in &codes {
+            let m = mappings
+                .iter()
+                .find(|m| (m.start..m.end).contains(&code))
+                .unwrap_or_else(|| panic!("code address {code:#x} is not mapped"));
+            assert_eq!(
+                &m.perms[..3],
+                "r-x",
+                "a thunk's code is read+execute: {}",
+                m.line
+            );
+            assert_eq!(
+                m.path, exe,
+                "a thunk's code is mapped from the executable's own file, not copied: {}",
+                m.line
+            );
+        }
+        assert_eq!(
+            pool_stats().copied_blocks,
+            0,
+            "on Linux the code is mapped from the executable's file: no block is copied"
+        );
+    }
+    #[cfg(windows)]
+    {
+        let stats = pool_stats();
+        assert_eq!(
+            stats.copied_blocks, stats.blocks,
+            "Windows copies every block"
+        );
+        for &code in &codes {
+            let (code_region, protect) = windows_memory::query(code);
+            assert_eq!(
+                protect,
+                windows_memory::PAGE_EXECUTE_READ,
+                "a thunk's code page is execute+read only ({code:#x})"
+            );
+            // The data table follows the code, read+write and never executable.
+            let (_, data_protect) = windows_memory::query(code_region.0 + code_region.1);
+            assert_eq!(
+                data_protect,
+                windows_memory::PAGE_READWRITE,
+                "the data after a thunk's code is read+write only ({code:#x})"
+            );
+        }
+    }
+
+    drop((ones, zeros, sevens));
+    let after = pool_stats();
+    assert_eq!(
+        (after.live, after.blocks),
+        (before.live, during.blocks),
+        "{after:?}"
+    );
+    check_invariant(after, "after dropping thousands");
+    #[cfg(target_os = "linux")]
+    maps::assert_no_writable_executable_mapping("after dropping them");
+}
+
+fn a_million_create_drop_cycles_in_a_flat_pool() {
+    const CYCLES: usize = 1_000_000;
+    let drops = Rc::new(Cell::new(0));
+    let before = pool_stats();
+    let mut blocks_after_first = None;
+    for i in 0..CYCLES {
+        let counter = DropCount(drops.clone());
+        let k = i as isize;
+        // SAFETY: each thunk is alive while called; each ThunkOnce is called once.
+        let result = unsafe {
+            match i % 3 {
+                0 => Thunk::<Cb>::new(move |x: isize| {
+                    let _ = &counter;
+                    x + k
+                })
+                .as_fn()(1),
+                1 => ThunkMut::<Cb>::new(move |x: isize| {
+                    let _ = &counter;
+                    x - k
+                })
+                .as_fn()(1),
+                _ => ThunkOnce::<Cb>::new(move |x: isize| {
+                    let _counter = counter;
+                    x ^ k
+                })
+                .as_fn()(1),
+            }
+        };
+        let expected = match i % 3 {
+            0 => 1 + k,
+            1 => 1 - k,
+            _ => 1 ^ k,
+        };
+        assert_eq!(result, expected, "cycle {i}");
+        if i == 0 {
+            blocks_after_first = Some(pool_stats().blocks);
+        }
+    }
+    let after = pool_stats();
+    assert_eq!(
+        after.blocks,
+        blocks_after_first.unwrap(),
+        "no block is mapped after the first cycle: {before:?} -> {after:?}"
+    );
+    assert_eq!(
+        after.blocks, before.blocks,
+        "the free slots were enough: {after:?}"
+    );
+    assert_eq!(
+        (after.live, after.free),
+        (before.live, before.free),
+        "{after:?}"
+    );
+    assert_eq!(drops.get(), CYCLES, "each closure dropped once");
+}
+
+fn leaked_thunks_stay_live() {
+    let before = pool_stats();
+    let leaked = Thunk::<Cb>::new(|x: isize| x * 2).leak();
+    let once = ThunkOnce::<Cb>::new(|x: isize| x * 3).leak();
+    // SAFETY: leaked thunks live forever; `once` is called once.
+    assert_eq!(unsafe { (leaked(21), once(14)) }, (42, 42));
+    let after = pool_stats();
+    assert_eq!(
+        after.live,
+        before.live + 2,
+        "leaked thunks keep their slots: {after:?}"
+    );
+    check_invariant(after, "after leaking");
+}
+
+#[cfg(windows)]
+mod windows_memory {
+    use core::ffi::c_void;
+
+    pub const PAGE_READWRITE: u32 = 0x04;
+    pub const PAGE_EXECUTE_READ: u32 = 0x20;
+
+    #[repr(C)]
+    struct MemoryBasicInformation {
+        base: *mut c_void,
+        allocation_base: *mut c_void,
+        allocation_protect: u32,
+        // (x64 has a 16-bit PartitionId here, inside what is padding either way.)
+        region_size: usize,
+        state: u32,
+        protect: u32,
+        kind: u32,
+    }
+
+    #[link(name = "kernel32")]
+    unsafe extern "system" {
+        fn VirtualQuery(
+            address: *const c_void,
+            info: *mut MemoryBasicInformation,
+            size: usize,
+        ) -> usize;
+    }
+
+    /// The region (start, size) holding `address`, and its protection.
+    pub fn query(address: usize) -> ((usize, usize), u32) {
+        let mut info = core::mem::MaybeUninit::<MemoryBasicInformation>::zeroed();
+        // SAFETY: VirtualQuery fills `info`, of the size given.
+        let written = unsafe {
+            VirtualQuery(
+                core::ptr::without_provenance(address),
+                info.as_mut_ptr(),
+                size_of::<MemoryBasicInformation>(),
+            )
+        };
+        assert_eq!(
+            written,
+            size_of::<MemoryBasicInformation>(),
+            "VirtualQuery({address:#x})"
+        );
+        // SAFETY: filled by VirtualQuery.
+        let info = unsafe { info.assume_init() };
+        ((info.base as usize, info.region_size), info.protect)
+    }
+}
