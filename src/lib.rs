@@ -96,6 +96,12 @@ mod thunk;
 mod types;
 mod user_data;
 
+/// The path of the C test library that `build.rs` builds under the `test-clib` feature, for
+/// this crate's own benches in other workspace members. Not part of the API.
+#[cfg(feature = "test-clib")]
+#[doc(hidden)]
+pub const TEST_CLIB: &str = env!("TRAMPOLINE_TEST_CLIB");
+
 pub use call::{CallFn, CallMut, CallOnce};
 pub use error::Error;
 #[doc(hidden)]
