@@ -78,6 +78,7 @@ fn user_data_rows(lib: &Library) -> Vec<Row> {
     ));
 
     // qsort_r (glibc): context last.
+    // SAFETY: the declared type is the C function's.
     let sort: unsafe extern "C" fn(*mut i32, usize, Cmp, *mut c_void) =
         unsafe { c_fn(lib, "tl_sort_ctx_last") };
     let mut values = [5, -3, 9, 0, 2];
@@ -87,6 +88,7 @@ fn user_data_rows(lib: &Library) -> Vec<Row> {
         compare_i32(a, b)
     };
     let cb = UserData::<Cmp, ud::Last>::new(&mut cmp);
+    // SAFETY: C calls back only during this call, on this thread, while the callback lives.
     unsafe { sort(values.as_mut_ptr(), values.len(), cb.func(), cb.data()) };
     rows.push(row(
         "user data, FnMut",
@@ -97,11 +99,13 @@ fn user_data_rows(lib: &Library) -> Vec<Row> {
     ));
 
     // qsort_s (MSVC) / BSD qsort_r: context first.
+    // SAFETY: the declared type is the C function's.
     let sort: unsafe extern "C" fn(*mut i32, usize, CmpFirst, *mut c_void) =
         unsafe { c_fn(lib, "tl_sort_ctx_first") };
     let mut values = [3, 1, 2];
     let cmp = |a: *const c_void, b: *const c_void| compare_i32(b, a);
     let cb = UserData::<CmpFirst, ud::First>::new_sync(&cmp);
+    // SAFETY: C calls back only during this call, on this thread, while the callback lives.
     unsafe { sort(values.as_mut_ptr(), values.len(), cb.func(), cb.data()) };
     rows.push(row(
         "user data, Fn",
@@ -111,11 +115,15 @@ fn user_data_rows(lib: &Library) -> Vec<Row> {
     ));
 
     // Registered now, fired later.
+    // SAFETY: the declared type is the C function's (here and in the next lookups).
     let new: unsafe extern "C" fn() -> *mut c_void = unsafe { c_fn(lib, "tl_registry_new") };
+    // SAFETY: the declared type is the C function's.
     let add: unsafe extern "C" fn(*mut c_void, EventCb, *mut c_void) -> i32 =
         unsafe { c_fn(lib, "tl_registry_add") };
+    // SAFETY: the declared type is the C function's.
     let fire: unsafe extern "C" fn(*mut c_void, i64) -> i64 =
         unsafe { c_fn(lib, "tl_registry_fire") };
+    // SAFETY: the declared type is the C function's.
     let free: unsafe extern "C" fn(*mut c_void) = unsafe { c_fn(lib, "tl_registry_free") };
     let mut fired = 0;
     let mut handler = |event: i64| {
@@ -123,7 +131,8 @@ fn user_data_rows(lib: &Library) -> Vec<Row> {
         event * 2
     };
     let cb = UserData::<EventCb, ud::Last>::new(&mut handler);
-    // The registry is freed before `cb` goes.
+    // SAFETY: the registry calls `cb` only from `fire`, on this thread, and is freed before
+    // `cb` goes.
     let sum = unsafe {
         let registry = new();
         add(registry, cb.func(), cb.data());
@@ -139,6 +148,7 @@ fn user_data_rows(lib: &Library) -> Vec<Row> {
     ));
 
     // Threads the C library starts itself, all calling one Sync closure at once.
+    // SAFETY: the declared type is the C function's.
     let from_threads: unsafe extern "C" fn(ThreadCb, *mut c_void, i32, i64) -> i64 =
         unsafe { c_fn(lib, "tl_call_from_threads") };
     let calls = AtomicU64::new(0);
@@ -147,6 +157,7 @@ fn user_data_rows(lib: &Library) -> Vec<Row> {
         i
     };
     let cb = UserData::<ThreadCb, ud::First>::new_sync(&on_call);
+    // SAFETY: C calls back only during this call, on this thread, while the callback lives.
     let sum = unsafe { from_threads(cb.func(), cb.data(), 4, 1000) };
     rows.push(row(
         "user data, Fn + Sync",
@@ -156,6 +167,7 @@ fn user_data_rows(lib: &Library) -> Vec<Row> {
     ));
 
     // Re-entrancy: C calls Rust, which calls C, which calls Rust...
+    // SAFETY: the declared type is the C function's.
     let nest: unsafe extern "C" fn(NestCb, *mut c_void, i32) -> i32 =
         unsafe { c_fn(lib, "tl_nest") };
     let this: OnceLock<(NestCb, usize)> = OnceLock::new();
@@ -169,6 +181,7 @@ fn user_data_rows(lib: &Library) -> Vec<Row> {
     };
     let cb = UserData::<NestCb, ud::Last>::new_sync(&on_call);
     let _ = this.set((cb.func(), cb.data() as usize));
+    // SAFETY: C calls back only during this call, on this thread, while the callback lives.
     let levels = unsafe { nest(cb.func(), cb.data(), 50) };
     rows.push(row(
         "user data, Fn",
@@ -204,15 +217,20 @@ fn thunk_rows(lib: &Library) -> Vec<Row> {
     ));
 
     // Two thunks of the same closure type still get two distinct code addresses.
+    // SAFETY: the declared type is the C function's.
     let new: unsafe extern "C" fn() -> *mut c_void = unsafe { c_fn(lib, "tl_registry_new") };
+    // SAFETY: the declared type is the C function's.
     let add: unsafe extern "C" fn(*mut c_void, EventPlain) -> i32 =
         unsafe { c_fn(lib, "tl_registry_add_plain") };
+    // SAFETY: the declared type is the C function's.
     let fire: unsafe extern "C" fn(*mut c_void, i64) -> i64 =
         unsafe { c_fn(lib, "tl_registry_fire") };
+    // SAFETY: the declared type is the C function's.
     let free: unsafe extern "C" fn(*mut c_void) = unsafe { c_fn(lib, "tl_registry_free") };
     let handlers: Vec<_> = (1..=3)
         .map(|k| Thunk::<EventPlain>::new(move |e: i64| e * k))
         .collect();
+    // SAFETY: C calls back only during this call, on this thread, while the callback lives.
     let sum = unsafe {
         let registry = new();
         for h in &handlers {
@@ -231,6 +249,7 @@ fn thunk_rows(lib: &Library) -> Vec<Row> {
     ));
 
     // Called from threads the C library starts, all at once.
+    // SAFETY: the declared type is the C function's.
     let from_threads: unsafe extern "C" fn(ThreadPlain, i32, i64) -> i64 =
         unsafe { c_fn(lib, "tl_call_from_threads_plain") };
     let calls = std::sync::Arc::new(AtomicU64::new(0));
@@ -239,6 +258,7 @@ fn thunk_rows(lib: &Library) -> Vec<Row> {
         counter.fetch_add(1, Ordering::Relaxed);
         i
     });
+    // SAFETY: C calls back only during this call, on this thread, while the callback lives.
     let sum = unsafe { from_threads(on_call.as_fn(), 4, 1000) };
     rows.push(row(
         "thunk, Fn + Sync",
@@ -248,10 +268,12 @@ fn thunk_rows(lib: &Library) -> Vec<Row> {
     ));
 
     // No argument register left for the context: the frame adapter path.
+    // SAFETY: the declared type is the C function's.
     let call6: unsafe extern "C" fn(Six, *const isize) -> isize =
         unsafe { c_fn(lib, "tl_call_i6") };
     let six = Thunk::<Six>::new(|a, b, c, d, e, f| a + 2 * b + 3 * c + 4 * d + 5 * e + 6 * f);
     let args: [isize; 6] = [1, 10, 100, 1000, 10000, 100000];
+    // SAFETY: C calls back only during this call, on this thread, while the callback lives.
     let got = unsafe { call6(six.as_fn(), args.as_ptr()) };
     rows.push(row(
         "thunk, Fn",
@@ -264,6 +286,7 @@ fn thunk_rows(lib: &Library) -> Vec<Row> {
     let wndproc = Thunk::<WndProcLike>::new(|hwnd: isize, msg: u32, w: usize, l: isize| {
         hwnd + msg as isize + w as isize + l
     });
+    // SAFETY: C calls back only during this call, on this thread, while the callback lives.
     let got = unsafe { (wndproc.as_fn())(1000, 200, 30, 4) };
     rows.push(row("thunk, Fn", "WNDPROC shape, system ABI", got, 1234));
 
@@ -273,6 +296,7 @@ fn thunk_rows(lib: &Library) -> Vec<Row> {
         tx.send(status).unwrap();
         status
     });
+    // SAFETY: C calls back only during this call, on this thread, while the callback lives.
     let got = unsafe { (done.as_fn())(42) };
     rows.push(row(
         "thunk, FnOnce",
