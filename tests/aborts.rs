@@ -75,8 +75,8 @@ fn reentered_fnmut_thunk_aborts() {
     let this = std::cell::Cell::new(None::<NestCb>);
     let thunk = ThunkMut::<NestCb>::new(|depth: i32| {
         // Re-enters itself through C: the second entry must abort, not alias `&mut`.
-        // SAFETY: the thunk is alive.
         if depth > 0 {
+            // SAFETY: the thunk is alive.
             unsafe { nest(this.get().unwrap(), depth - 1) }
         } else {
             0

@@ -103,8 +103,8 @@ fn freed_slots_are_reused_last() {
         freed,
         "the freed slot comes back once the queue cycles"
     );
-    // SAFETY: `reused` is alive.
     assert_eq!(
+        // SAFETY: `reused` is alive.
         unsafe { reused.as_fn()(5) },
         15,
         "the reused slot runs its new closure"
