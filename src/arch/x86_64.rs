@@ -100,140 +100,82 @@ const FRAME_KIND: usize = 6;
 const SYSV_KINDS: [usize; 6] = [0, 1, 2, 3, 4, 5];
 const WIN64_KINDS: [usize; 4] = [3, 2, 4, 5];
 
-/// System V frame adapter.
+/// Defines a frame adapter, `$name`, and its copy-free variant for signatures with no stack
+/// arguments, `$no_stack`; `$home` is the callee's home area: 0 for System V, 32 for Windows x64.
 ///
 /// Contract:
-/// - on entry: r11 = slot; [rsp] = return address into the caller; the caller's stack
-///   arguments at [rsp + 8], `slot.frame_stack` bytes of them (a multiple of 8); argument
-///   registers as the caller set them.
-/// - builds a 16-byte-aligned frame holding a copy of those stack arguments followed by
-///   `ctx` (the slot address), calls `slot.frame_body` with every argument register intact,
-///   and returns its result (rax/rdx/xmm0/xmm1 untouched) to the caller.
-/// - clobbers rax, r10, r11 (caller-saved, never arguments of a non-variadic call); rbp is
-///   saved and restored, with CFI (except on Windows) so that unwinding passes through.
-#[unsafe(naked)]
-pub(crate) unsafe extern "C" fn frame_sysv() {
-    naked_asm!(
-        cfi!(".cfi_startproc"),
-        "endbr64",
-        "push rbp",
-        cfi!(".cfi_def_cfa_offset 16"),
-        cfi!(".cfi_offset rbp, -16"),
-        "mov rbp, rsp",
-        cfi!(".cfi_def_cfa_register rbp"),
-        "mov rax, [r11 + {stack}]",
-        "lea r10, [rax + 8 + 15]",
-        "and r10, -16",
-        "sub rsp, r10",
-        "mov [rsp + rax], r11",
-        "test rax, rax",
-        "jz 3f",
-        "2:",
-        "sub rax, 8",
-        "mov r10, [rbp + 16 + rax]",
-        "mov [rsp + rax], r10",
-        "jnz 2b",
-        "3:",
-        "call [r11 + {body}]",
-        "leave",
-        cfi!(".cfi_def_cfa rsp, 8"),
-        "ret",
-        cfi!(".cfi_endproc"),
-        stack = const OFFSET_FRAME_STACK,
-        body = const OFFSET_FRAME_BODY,
-    )
+/// - on entry: r11 = slot; [rsp] = return address into the caller; the caller's home area
+///   (`$home` bytes) at [rsp + 8], then its stack arguments, `slot.frame_stack` bytes of them
+///   (a multiple of 8; 0 for `$no_stack`); argument registers as the caller set them.
+/// - builds a 16-byte-aligned frame holding a fresh home area, a copy of those stack arguments,
+///   then `ctx` (the slot address), calls `slot.frame_body` with every argument register
+///   intact, and returns its result (rax/rdx/xmm0/xmm1 untouched) to the caller.
+/// - clobbers rax, r10, r11 (caller-saved in both ABIs, never arguments of a non-variadic
+///   call); rbp is saved and restored, with CFI (except on Windows) so that unwinding passes
+///   through.
+macro_rules! frame_adapters {
+    ($name:ident, $no_stack:ident, $home:literal) => {
+        #[unsafe(naked)]
+        pub(crate) unsafe extern "C" fn $name() {
+            naked_asm!(
+                cfi!(".cfi_startproc"),
+                "endbr64",
+                "push rbp",
+                cfi!(".cfi_def_cfa_offset 16"),
+                cfi!(".cfi_offset rbp, -16"),
+                "mov rbp, rsp",
+                cfi!(".cfi_def_cfa_register rbp"),
+                "mov rax, [r11 + {stack}]",
+                "lea r10, [rax + {home} + 8 + 15]",
+                "and r10, -16",
+                "sub rsp, r10",
+                "mov [rsp + rax + {home}], r11",
+                "test rax, rax",
+                "jz 3f",
+                "2:",
+                "sub rax, 8",
+                "mov r10, [rbp + 16 + {home} + rax]",
+                "mov [rsp + {home} + rax], r10",
+                "jnz 2b",
+                "3:",
+                "call [r11 + {body}]",
+                "leave",
+                cfi!(".cfi_def_cfa rsp, 8"),
+                "ret",
+                cfi!(".cfi_endproc"),
+                stack = const OFFSET_FRAME_STACK,
+                body = const OFFSET_FRAME_BODY,
+                home = const $home,
+            )
+        }
+
+        #[unsafe(naked)]
+        pub(crate) unsafe extern "C" fn $no_stack() {
+            naked_asm!(
+                cfi!(".cfi_startproc"),
+                "endbr64",
+                "push rbp",
+                cfi!(".cfi_def_cfa_offset 16"),
+                cfi!(".cfi_offset rbp, -16"),
+                "mov rbp, rsp",
+                cfi!(".cfi_def_cfa_register rbp"),
+                "sub rsp, {frame}",
+                "mov [rsp + {home}], r11",
+                "call [r11 + {body}]",
+                "leave",
+                cfi!(".cfi_def_cfa rsp, 8"),
+                "ret",
+                cfi!(".cfi_endproc"),
+                body = const OFFSET_FRAME_BODY,
+                home = const $home,
+                frame = const ($home + 8usize).next_multiple_of(16),
+            )
+        }
+    };
 }
 
-/// Windows x64 frame adapter.
-///
-/// Contract:
-/// - on entry: r11 = slot; [rsp] = return address; [rsp + 8 .. rsp + 40] the caller's
-///   32-byte home area; the caller's stack arguments (the 5th on) at [rsp + 40],
-///   `slot.frame_stack` bytes of them; rcx, rdx, r8, r9, xmm0-3 as the caller set them.
-/// - builds a 16-byte-aligned frame: a fresh 32-byte home area, the copied stack arguments,
-///   then `ctx`; calls `slot.frame_body` and returns its result to the caller.
-/// - clobbers rax, r10, r11 (volatile, never arguments); rbp is saved and restored.
-#[unsafe(naked)]
-pub(crate) unsafe extern "C" fn frame_win64() {
-    naked_asm!(
-        cfi!(".cfi_startproc"),
-        "endbr64",
-        "push rbp",
-        cfi!(".cfi_def_cfa_offset 16"),
-        cfi!(".cfi_offset rbp, -16"),
-        "mov rbp, rsp",
-        cfi!(".cfi_def_cfa_register rbp"),
-        "mov rax, [r11 + {stack}]",
-        "lea r10, [rax + 32 + 8 + 15]",
-        "and r10, -16",
-        "sub rsp, r10",
-        "mov [rsp + rax + 32], r11",
-        "test rax, rax",
-        "jz 3f",
-        "2:",
-        "sub rax, 8",
-        "mov r10, [rbp + 48 + rax]",
-        "mov [rsp + 32 + rax], r10",
-        "jnz 2b",
-        "3:",
-        "call [r11 + {body}]",
-        "leave",
-        cfi!(".cfi_def_cfa rsp, 8"),
-        "ret",
-        cfi!(".cfi_endproc"),
-        stack = const OFFSET_FRAME_STACK,
-        body = const OFFSET_FRAME_BODY,
-    )
-}
-
-/// System V frame adapter for signatures with no stack arguments (six or more integers, at
-/// most eight floats), the common case: no copy loop.
-///
-/// Contract: as [`frame_sysv`] with `slot.frame_stack` = 0; `ctx` is the only stack argument.
-#[unsafe(naked)]
-pub(crate) unsafe extern "C" fn frame_sysv_no_stack() {
-    naked_asm!(
-        cfi!(".cfi_startproc"),
-        "endbr64",
-        "push rbp",
-        cfi!(".cfi_def_cfa_offset 16"),
-        cfi!(".cfi_offset rbp, -16"),
-        "mov rbp, rsp",
-        cfi!(".cfi_def_cfa_register rbp"),
-        "sub rsp, 16",
-        "mov [rsp], r11",
-        "call [r11 + {body}]",
-        "leave",
-        cfi!(".cfi_def_cfa rsp, 8"),
-        "ret",
-        cfi!(".cfi_endproc"),
-        body = const OFFSET_FRAME_BODY,
-    )
-}
-
-/// Windows x64 frame adapter for exactly four arguments (WNDPROC's shape): no copy loop.
-///
-/// Contract: as [`frame_win64`] with `slot.frame_stack` = 0; `ctx` is the fifth argument.
-#[unsafe(naked)]
-pub(crate) unsafe extern "C" fn frame_win64_no_stack() {
-    naked_asm!(
-        cfi!(".cfi_startproc"),
-        "endbr64",
-        "push rbp",
-        cfi!(".cfi_def_cfa_offset 16"),
-        cfi!(".cfi_offset rbp, -16"),
-        "mov rbp, rsp",
-        cfi!(".cfi_def_cfa_register rbp"),
-        "sub rsp, 48",
-        "mov [rsp + 32], r11",
-        "call [r11 + {body}]",
-        "leave",
-        cfi!(".cfi_def_cfa rsp, 8"),
-        "ret",
-        cfi!(".cfi_endproc"),
-        body = const OFFSET_FRAME_BODY,
-    )
-}
+frame_adapters!(frame_sysv, frame_sysv_no_stack, 0);
+frame_adapters!(frame_win64, frame_win64_no_stack, 32);
 
 /// Where `ctx` goes for a signature with `abi` and `args`.
 pub(crate) const fn plan(abi: Abi, args: &[AbiClass]) -> Plan {
