@@ -37,9 +37,10 @@
 //! ```
 //!
 //! - [`Thunk`], [`ThunkMut`], [`ThunkOnce`]: when it has none (qsort, WNDPROC, hooks), each
-//!   closure gets its own code address: a stub in static trampoline pages, mapped from the
-//!   binary's own file, that passes the closure to a body monomorphised for it. No page is
-//!   ever writable and executable.
+//!   closure gets its own code address: a stub in static trampoline pages (mapped from the
+//!   binary's own file on Linux and macOS, copied once before it is executable on Windows)
+//!   that passes the closure to a body monomorphised for it. No page is ever writable and
+//!   executable at once.
 //!
 //! # Signatures
 //!

@@ -168,3 +168,24 @@ fn fnonce_thunk_called_twice_aborts() {
     unsafe { f(21) };
     unreachable!("a second call must abort");
 }
+
+/// stdcall-like thunks (stdcall, and thiscall with nothing in ecx) share a fastcall body on
+/// 32-bit x86: its abort message must still name the signature's own ABI.
+#[cfg(target_arch = "x86")]
+#[test]
+fn panic_in_a_thiscall_thunk_names_thiscall() {
+    if !in_child(
+        "panic_in_a_thiscall_thunk_names_thiscall",
+        &[
+            "unsafe extern \"thiscall\" fn(f64) -> i32",
+            "panicked: thiscall 2.5",
+        ],
+    ) {
+        return;
+    }
+    type Cb = unsafe extern "thiscall" fn(f64) -> i32;
+    let thunk = Thunk::<Cb>::new(|x: f64| -> i32 { panic!("thiscall {x}") });
+    // SAFETY: the thunk is alive; the panic must abort.
+    unsafe { (thunk.as_fn())(2.5) };
+    unreachable!("the panic must abort");
+}

@@ -11,14 +11,6 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use common::sym;
 use trampoline::{Thunk, ThunkMut, UserData, panic, ud};
 
-/// The text of a caught panic.
-fn text(payload: Box<dyn std::any::Any + Send>) -> String {
-    match payload.downcast::<String>() {
-        Ok(s) => *s,
-        Err(payload) => payload.downcast::<&str>().map(|s| s.to_string()).unwrap(),
-    }
-}
-
 type EnumProc = unsafe extern "system" fn(isize, isize) -> i32;
 type EnumItems = unsafe extern "system" fn(EnumProc, isize, i32) -> i32;
 
@@ -44,7 +36,7 @@ fn user_data_callback_panic_returns_fallback_to_c_and_resumes_in_rust() {
     assert_eq!(c_returned.get(), Some(3));
     assert_eq!(seen, [10, 20, 30]);
     assert_eq!(
-        text(caught.unwrap_err()),
+        common::panic_text(caught.unwrap_err()),
         "assertion `left != right` failed: item 30 is cursed\n  left: 30\n right: 30"
     );
 }
@@ -69,7 +61,7 @@ fn after_a_panic_wrapped_callbacks_return_their_fallback_at_once() {
         // SAFETY: the thunk outlives the call.
         panic::catch(|| sum_in_c.set(unsafe { loop1(thunk.as_fn(), 10) }))
     }));
-    assert_eq!(text(caught.unwrap_err()), "four");
+    assert_eq!(common::panic_text(caught.unwrap_err()), "four");
     assert_eq!(calls.get(), 5, "the closure ran for 0..=4 only");
     // C saw 0+1+2+3, then the fallback for x = 4..9.
     assert_eq!(sum_in_c.get(), 6 + 6 * 1000);
@@ -105,7 +97,7 @@ fn nested_catch_keeps_each_panic_to_its_own_scope() {
             // SAFETY: `inner` outlives the call.
             panic::catch(|| unsafe { loop1(inner.as_fn(), 3) })
         }));
-        assert_eq!(text(r.unwrap_err()), "inner");
+        assert_eq!(common::panic_text(r.unwrap_err()), "inner");
         x
     }));
     // SAFETY: `outer` outlives the call.
@@ -144,26 +136,8 @@ fn c_unwind_through_a_mingw_dll_aborts_on_i686_windows() {
     }));
 }
 
-#[cfg(not(all(windows, target_arch = "x86")))]
-#[test]
-fn c_unwind_thunk_panic_propagates_through_c() {
-    type Cb1Unwind = unsafe extern "C-unwind" fn(i64) -> i64;
-    type Loop1Unwind = unsafe extern "C-unwind" fn(Cb1Unwind, i64) -> i64;
-    // SAFETY: the declared type is the C function's; it is compiled with unwind tables.
-    let loop1: Loop1Unwind = unsafe { sym("tl_loop1") };
-    let thunk = ThunkMut::<Cb1Unwind>::new(|x: i64| {
-        if x == 2 {
-            panic!("through C at {x}");
-        }
-        x
-    });
-    // SAFETY: the thunk outlives the call.
-    let caught = catch_unwind(AssertUnwindSafe(|| unsafe { loop1(thunk.as_fn(), 5) }));
-    assert_eq!(text(caught.unwrap_err()), "through C at 2");
-    // The unwinding released the FnMut busy flag: the thunk works again.
-    // SAFETY: as above.
-    assert_eq!(unsafe { loop1(thunk.as_fn(), 2) }, 1);
-}
+// Thunks with `-unwind` ABIs (register and frame path, called from Rust and through C) are
+// tested in `thunk.rs`, `unwind`; here, the user-data path.
 
 #[cfg(not(all(windows, target_arch = "x86")))]
 #[test]
@@ -178,42 +152,5 @@ fn c_unwind_user_data_panic_propagates_through_c() {
     let caught = catch_unwind(AssertUnwindSafe(|| unsafe {
         loop1(cb.func(), cb.data(), 3)
     }));
-    assert_eq!(text(caught.unwrap_err()), "user data 1");
-}
-
-/// Frame adapters carry unwind information except on Windows x64 (where such signatures are
-/// refused at compile time); 32-bit MinGW cannot unwind through the C DLL at all (above).
-#[cfg(not(windows))]
-#[test]
-fn c_unwind_frame_path_thunk_panic_propagates_through_the_adapter_and_c() {
-    type Six = unsafe extern "C-unwind" fn(
-        isize,
-        isize,
-        isize,
-        isize,
-        isize,
-        isize,
-        isize,
-        isize,
-        isize,
-    ) -> isize;
-    // SAFETY: the C function takes a callback of nine intptr_t (ABI-identical to `Six` up to
-    // unwinding, for which it is compiled) and the words to pass.
-    let call9: unsafe extern "C-unwind" fn(Six, *const isize) -> isize =
-        unsafe { sym("tl_call_i9") };
-    let thunk = Thunk::<Six>::new(|a, _, _, _, _, _, _, _, i| -> isize {
-        if a == 1 {
-            panic!("frame path {i}");
-        }
-        a + i
-    });
-    let words: [isize; 9] = [1, 2, 3, 4, 5, 6, 7, 8, 9];
-    // SAFETY: the thunk outlives the call.
-    let caught = catch_unwind(AssertUnwindSafe(|| unsafe {
-        call9(thunk.as_fn(), words.as_ptr())
-    }));
-    assert_eq!(text(caught.unwrap_err()), "frame path 9");
-    let words: [isize; 9] = [2, 0, 0, 0, 0, 0, 0, 0, 40];
-    // SAFETY: as above; no panic this time.
-    assert_eq!(unsafe { call9(thunk.as_fn(), words.as_ptr()) }, 42);
+    assert_eq!(common::panic_text(caught.unwrap_err()), "user data 1");
 }

@@ -1759,14 +1759,6 @@ mod unwinding {
         isize,
     ) -> isize;
 
-    fn message(payload: Box<dyn std::any::Any + Send>) -> String {
-        payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default()
-    }
-
     /// Panics in a `ThunkMut` and a `ThunkOnce` called through `call`, caught outside it.
     fn panics_in_one_argument_thunks(call: &dyn Fn(Cb, isize) -> isize) {
         let mut calls = 0;
@@ -1779,7 +1771,7 @@ mod unwinding {
         });
         let f = by_mut.as_fn();
         let outcome = catch_unwind(AssertUnwindSafe(|| call(f, -3)));
-        assert_eq!(message(outcome.unwrap_err()), "negative: -3");
+        assert_eq!(common::panic_text(outcome.unwrap_err()), "negative: -3");
         // The panic left the thunk usable: an FnMut thunk is not stuck "busy".
         assert_eq!(call(f, 5), 5);
         drop(by_mut);
@@ -1794,7 +1786,7 @@ mod unwinding {
         });
         let f = once.as_fn();
         let outcome = catch_unwind(AssertUnwindSafe(|| call(f, 9)));
-        assert_eq!(message(outcome.unwrap_err()), "once: 9");
+        assert_eq!(common::panic_text(outcome.unwrap_err()), "once: 9");
         assert_eq!(drops.get(), 1);
         drop(once);
         assert_eq!(drops.get(), 1);
@@ -1827,7 +1819,7 @@ mod unwinding {
         args[11] = 12;
         let f = thunk.as_fn();
         let outcome = catch_unwind(AssertUnwindSafe(|| call(f, &args)));
-        assert_eq!(message(outcome.unwrap_err()), "frame: 12");
+        assert_eq!(common::panic_text(outcome.unwrap_err()), "frame: 12");
         args[0] = 30;
         assert_eq!(call(f, &args), 42, "the frame was unwound cleanly");
     }

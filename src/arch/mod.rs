@@ -90,7 +90,6 @@ impl Plan {
         }
     }
 
-    #[allow(dead_code)] // only some targets refuse signatures outright
     pub(crate) const fn refused(reason: &'static str) -> Plan {
         Plan {
             kind: 0,

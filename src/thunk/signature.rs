@@ -61,17 +61,17 @@ macro_rules! impl_thunk_signature {
                 }
                 #[cfg(target_arch = "x86")]
                 if Self::PLAN.fastcall_prefix {
-                    return impl_thunk_signature!(@prefixed $unwind I [$($A $a)*]);
+                    return impl_thunk_signature!(@prefixed $unwind $abi I [$($A $a)*]);
                 }
                 body::<I, R, $($A),*> as unsafe extern $abi fn($($A,)* *const Slot) -> R as usize
             }
         }
     };
-    (@prefixed false $I:ident [$($A:ident $a:ident)*]) => {{
+    (@prefixed false $abi:literal $I:ident [$($A:ident $a:ident)*]) => {{
         unsafe extern "fastcall" fn prefixed<I: Invoke<($($A,)*), R>, R, $($A),*>(
             ctx: *const Slot, _edx: u32, $($a: $A,)*
         ) -> R {
-            crate::panic_guard::guard!(false, unsafe extern "stdcall" fn($($A),*) -> R, {
+            crate::panic_guard::guard!(false, unsafe extern $abi fn($($A),*) -> R, {
                 // SAFETY: as for `body`: the stub put the slot in ecx.
                 unsafe { I::invoke(ctx, ($($a,)*)) }
             })
@@ -79,7 +79,7 @@ macro_rules! impl_thunk_signature {
         prefixed::<$I, R, $($A),*> as unsafe extern "fastcall" fn(*const Slot, u32, $($A),*) -> R
             as usize
     }};
-    (@prefixed true $I:ident [$($A:ident $a:ident)*]) => {{
+    (@prefixed true $abi:literal $I:ident [$($A:ident $a:ident)*]) => {{
         unsafe extern "fastcall-unwind" fn prefixed<I: Invoke<($($A,)*), R>, R, $($A),*>(
             ctx: *const Slot, _edx: u32, $($a: $A,)*
         ) -> R {

@@ -93,3 +93,14 @@ fn aborted(status: &std::process::ExitStatus) -> bool {
         matches!(status.code(), Some(code) if code as u32 == 0xC000_0409 || code == 3)
     }
 }
+
+/// The text of a caught panic (a `String` or `&str` payload).
+pub fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(text) => *text,
+        Err(payload) => payload
+            .downcast::<&str>()
+            .map(|s| s.to_string())
+            .unwrap_or_default(),
+    }
+}
