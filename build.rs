@@ -8,6 +8,8 @@
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo::rustc-check-cfg=cfg(testlib_no_sysv64)");
+    println!("cargo::rustc-check-cfg=cfg(testlib_seh)");
     #[cfg(feature = "test-clib")]
     test_clib::build();
 }
@@ -29,8 +31,8 @@ mod test_clib {
         let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
         let target_os = env::var("CARGO_CFG_TARGET_OS").expect("cargo sets CARGO_CFG_TARGET_OS");
 
-        let conformance = generate_conformance(&out_dir);
         let mut build = cc::Build::new();
+        let conformance = generate_conformance(&out_dir, &build);
         build
             .files(SOURCES)
             .file(conformance)
@@ -45,22 +47,49 @@ mod test_clib {
         // Unwind tables let `-unwind` callbacks propagate panics through the C frames.
         build.flag_if_supported("-fexceptions");
         let objects = build.compile_intermediates();
+        if build.get_compiler().is_like_msvc() {
+            // `__try` / `__except`: MSVC-style compilers only (not GCC, so not MinGW).
+            println!("cargo:rustc-cfg=testlib_seh");
+        }
 
-        let (file_name, link_flags): (&str, &[&str]) = match target_os.as_str() {
-            "windows" => ("trampoline_testlib.dll", &["-shared", "-Wl,--kill-at"]),
-            "macos" | "ios" => ("libtrampoline_testlib.dylib", &["-dynamiclib"]),
-            _ => ("libtrampoline_testlib.so", &["-shared", "-pthread"]),
-        };
-        let library = out_dir.join(file_name);
-        link(&build, &objects, link_flags, &library);
+        let library = out_dir.join(match target_os.as_str() {
+            "windows" => "trampoline_testlib.dll",
+            "macos" | "ios" => "libtrampoline_testlib.dylib",
+            _ => "libtrampoline_testlib.so",
+        });
+        link(&build, &objects, &target_os, &library);
         println!(
             "cargo:rustc-env=TRAMPOLINE_TEST_CLIB={}",
             library.to_str().expect("OUT_DIR is valid UTF-8")
         );
     }
 
+    /// Whether the C test library can call `sysv64` callbacks on x86_64: not where cl.exe
+    /// compiles it (it has no `sysv_abi`), and not under Control Flow Guard on Windows, where
+    /// LLVM (rustc and clang-cl alike, checked with clang 14 and rustc 1.95) passes the target
+    /// of a guarded call to a System V function in rdx instead of rax, so that the guard's
+    /// dispatch jumps to whatever rax held. The Rust tests of `extern "sysv64"` against C are
+    /// compiled out (cfg `testlib_no_sysv64`) where it cannot.
+    fn c_has_sysv64(build: &cc::Build) -> bool {
+        let compiler = build.get_compiler();
+        let cl_exe = compiler.is_like_msvc() && !compiler.is_like_clang_cl();
+        let guarded = env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("windows")
+            && env::var("CARGO_ENCODED_RUSTFLAGS").is_ok_and(|flags| {
+                flags.split('\x1f').any(|flag| {
+                    flag.contains("control-flow-guard")
+                        && !flag.ends_with("=no")
+                        && !flag.ends_with("=nochecks")
+                })
+            });
+        let has = !cl_exe && !guarded;
+        if !has {
+            println!("cargo:rustc-cfg=testlib_no_sysv64");
+        }
+        has
+    }
+
     /// Writes the generated conformance suite (C and Rust) into `out_dir`; returns the C file.
-    fn generate_conformance(out_dir: &Path) -> PathBuf {
+    fn generate_conformance(out_dir: &Path, build: &cc::Build) -> PathBuf {
         println!("cargo:rerun-if-changed=tests/conformance/generate.rs");
         println!("cargo:rerun-if-env-changed=TRAMPOLINE_CONFORMANCE_SEED");
         println!("cargo:rerun-if-env-changed=TRAMPOLINE_CONFORMANCE_COUNT");
@@ -73,8 +102,8 @@ mod test_clib {
             .and_then(|s| s.parse().ok())
             .unwrap_or(1000);
         let target = super::conformance::Target {
+            c_has_sysv64: c_has_sysv64(build),
             arch: env::var("CARGO_CFG_TARGET_ARCH").expect("cargo sets the target arch"),
-            windows: env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("windows"),
             pointer_bytes: env::var("CARGO_CFG_TARGET_POINTER_WIDTH")
                 .expect("cargo sets the pointer width")
                 .parse::<u8>()
@@ -89,11 +118,38 @@ mod test_clib {
     }
 
     /// Links `objects` into a shared library with the same compiler driver that compiled them,
-    /// so that the driver supplies the right runtime and linker for the target.
-    fn link(build: &cc::Build, objects: &[PathBuf], flags: &[&str], output: &Path) {
+    /// so that the driver supplies the right runtime and linker for the target:
+    ///
+    /// - MSVC (`cl.exe`, or `clang-cl`, which then needs `lld-link`): `/LD`, with the C runtime
+    ///   the objects were compiled for. The exports are the `__declspec(dllexport)` functions;
+    ///   `link.exe` and `lld-link` also read extra arguments and the library path from the
+    ///   `LINK` and `LIB` environment variables, as a Visual Studio prompt sets them.
+    /// - GCC and Clang: `-shared` (`-dynamiclib` on Apple), and on Windows `--kill-at` so that
+    ///   stdcall functions are exported undecorated, as MSVC's `/export` aliases do.
+    fn link(build: &cc::Build, objects: &[PathBuf], target_os: &str, output: &Path) {
         let compiler = build.get_compiler();
         let mut command: Command = compiler.to_command();
-        command.args(flags).arg("-o").arg(output).args(objects);
+        if compiler.is_like_msvc() {
+            // Run in the output directory with relative names: clang-cl on a Unix host would
+            // take an absolute path (`/work/..`) for an option. Dash forms for the same reason.
+            let dir = output.parent().expect("the library is in OUT_DIR");
+            let relative = |path: &Path| path.strip_prefix(dir).unwrap_or(path).to_path_buf();
+            let mut fe = std::ffi::OsString::from("-Fe");
+            fe.push(relative(output));
+            command.current_dir(dir).arg("-LD").arg(fe);
+            command.args(objects.iter().map(|object| relative(object)));
+            if compiler.is_like_clang_cl() {
+                command.arg("-fuse-ld=lld");
+            }
+            command.arg("-link").arg("-NOLOGO");
+        } else {
+            let flags: &[&str] = match target_os {
+                "windows" => &["-shared", "-Wl,--kill-at"],
+                "macos" | "ios" => &["-dynamiclib"],
+                _ => &["-shared", "-pthread"],
+            };
+            command.args(flags).arg("-o").arg(output).args(objects);
+        }
         let status = command
             .status()
             .unwrap_or_else(|e| panic!("cannot run the C compiler {:?}: {e}", compiler.path()));

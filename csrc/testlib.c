@@ -25,6 +25,12 @@
 
 /* ---- An EnumWindows-style enumerator --------------------------------------------------- */
 
+/* MSVC exports a stdcall function as `name@bytes`; give tests the plain name too, as MinGW's
+ * --kill-at does. */
+#if defined(_MSC_VER) && defined(TL_X86)
+#pragma comment(linker, "/export:tl_enum_items=_tl_enum_items@12")
+#endif
+
 /* Calls cb(item, lparam) for items 10, 20, .., 10*count, in order, and stops early when cb
  * returns 0, like EnumWindows. Returns the number of calls made. */
 TL_EXPORT int32_t TL_SYSTEM tl_enum_items(int32_t(TL_SYSTEM *cb)(intptr_t item, intptr_t lparam),
@@ -433,7 +439,7 @@ TL_EXPORT int32_t tl_call_void(void (*cb)(void *ud, int32_t i), void *ud, int32_
 TL_CALL_X86(TL_STDCALL, _stdcall)
 TL_CALL_X86(TL_FASTCALL, _fastcall)
 TL_CALL_X86(TL_THISCALL, _thiscall)
-TL_CALL_X86(, _cdecl)
+TL_CALL_X86(TL_CDECL, _cdecl)
 #endif
 
 /* ---- Loop drivers for benchmarks: the loop runs in C ------------------------------------- */
@@ -496,10 +502,10 @@ TL_EXPORT int64_t tl_plain_add1(int64_t x) { return x + 1; }
 
 /* The x86_64 conventions by name, whatever the platform's default: Rust's extern "win64" and
  * extern "sysv64". */
-#if defined(__x86_64__)
-#define TL_WIN64 __attribute__((ms_abi))
-#define TL_SYSV64 __attribute__((sysv_abi))
+#if defined(TL_X86_64)
 TL_CALL_I_ALL(TL_WIN64, _win64)
+#endif
+#if defined(TL_HAS_SYSV64)
 TL_CALL_I_ALL(TL_SYSV64, _sysv64)
 #endif
 
@@ -547,8 +553,10 @@ TL_CALL_F_ALL(TL_STDCALL, _stdcall)
 TL_CALL_F_ALL(TL_FASTCALL, _fastcall)
 TL_CALL_F_ALL(TL_THISCALL, _thiscall)
 #endif
-#if defined(__x86_64__)
+#if defined(TL_X86_64)
 TL_CALL_F_ALL(TL_WIN64, _win64)
+#endif
+#if defined(TL_HAS_SYSV64)
 TL_CALL_F_ALL(TL_SYSV64, _sysv64)
 #endif
 
@@ -576,8 +584,10 @@ TL_CALL_F_ALL(TL_SYSV64, _sysv64)
 
 TL_CALL_MIXED(, )
 TL_CALL_MIXED(TL_SYSTEM, _system)
-#if defined(__x86_64__)
+#if defined(TL_X86_64)
 TL_CALL_MIXED(TL_WIN64, _win64)
+#endif
+#if defined(TL_HAS_SYSV64)
 TL_CALL_MIXED(TL_SYSV64, _sysv64)
 #endif
 
@@ -629,5 +639,37 @@ TL_EXPORT int32_t tl_call_void_plain(void (*cb)(void), int32_t times) {
 TL_CALL_X86_PLAIN(TL_STDCALL, _stdcall)
 TL_CALL_X86_PLAIN(TL_FASTCALL, _fastcall)
 TL_CALL_X86_PLAIN(TL_THISCALL, _thiscall)
-TL_CALL_X86_PLAIN(, _cdecl)
+TL_CALL_X86_PLAIN(TL_CDECL, _cdecl)
+#endif
+
+/* ---- Unwinding through callbacks: a window procedure, structured exceptions -------------- */
+
+/* WNDPROC's shape: four arguments, so no argument register is left for a thunk's context on
+ * Windows x64, and a frame adapter is on the stack while the callback runs. */
+typedef intptr_t(TL_SYSTEM *tl_wndproc)(void *hwnd, uint32_t msg, uintptr_t wparam,
+                                        intptr_t lparam);
+
+/* DispatchMessage's part: calls the window procedure and returns its result. */
+TL_EXPORT intptr_t tl_dispatch_message(tl_wndproc proc, void *hwnd, uint32_t msg,
+                                       uintptr_t wparam, intptr_t lparam) {
+    return proc(hwnd, msg, wparam, lparam);
+}
+
+#if defined(_MSC_VER)
+/* As tl_dispatch_message, inside __try: a structured exception with code `code` raised by the
+ * window procedure is handled here (others pass on). Returns `code` if it was, else 0 with
+ * the procedure's result in *result. The handler is found, and the frames between are
+ * unwound, only through every frame's unwind information: the callback's, the thunk's
+ * frame adapter's, and this function's. */
+TL_EXPORT uint32_t tl_dispatch_message_seh(tl_wndproc proc, void *hwnd, uint32_t msg,
+                                           uintptr_t wparam, intptr_t lparam, uint32_t code,
+                                           intptr_t *result) {
+    __try {
+        *result = proc(hwnd, msg, wparam, lparam);
+    } __except (GetExceptionCode() == code ? EXCEPTION_EXECUTE_HANDLER
+                                           : EXCEPTION_CONTINUE_SEARCH) {
+        return code;
+    }
+    return 0;
+}
 #endif

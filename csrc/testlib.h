@@ -21,14 +21,39 @@
 #define TL_EXPORT __attribute__((visibility("default")))
 #endif
 
-#if defined(__i386__)
+/* The architecture, as GCC/Clang (__i386__, __x86_64__) or MSVC (_M_IX86, _M_X64) say it. */
+#if defined(__i386__) || defined(_M_IX86)
 #define TL_X86 1
+#elif defined(__x86_64__) || (defined(_M_X64) && !defined(_M_ARM64EC))
+#define TL_X86_64 1
+#endif
+
+/* Conventions by keyword: MSVC and MinGW spell them __stdcall etc.; GCC and Clang elsewhere
+ * only have the attributes. */
+#if defined(TL_X86) && (defined(_MSC_VER) || defined(_WIN32))
+#define TL_STDCALL __stdcall
+#define TL_FASTCALL __fastcall
+#define TL_THISCALL __thiscall
+#define TL_CDECL __cdecl
+#elif defined(TL_X86)
 #define TL_STDCALL __attribute__((stdcall))
 #define TL_FASTCALL __attribute__((fastcall))
 #define TL_THISCALL __attribute__((thiscall))
+#define TL_CDECL __attribute__((cdecl))
 #endif
 
-#if defined(_WIN32) && defined(__i386__)
+/* The x86_64 conventions by name (Rust's extern "win64" and "sysv64"). cl.exe has no
+ * attribute for System V: there TL_HAS_SYSV64 stays undefined and build.rs tells the Rust
+ * tests (cfg testlib_no_sysv64). */
+#if defined(TL_X86_64) && (defined(__GNUC__) || defined(__clang__))
+#define TL_WIN64 __attribute__((ms_abi))
+#define TL_SYSV64 __attribute__((sysv_abi))
+#define TL_HAS_SYSV64 1
+#elif defined(TL_X86_64)
+#define TL_WIN64
+#endif
+
+#if defined(_WIN32) && defined(TL_X86)
 #define TL_SYSTEM TL_STDCALL
 #else
 #define TL_SYSTEM

@@ -11,6 +11,9 @@ pub enum Error {
     MapBlock(io::Error),
     /// A new block's code could not be made executable.
     ProtectCode(io::Error),
+    /// The stub table in this binary's code is not where its symbol says, or does not hold
+    /// stubs (a linker rewrote or moved it in a way the crate does not know).
+    StubTableNotFound,
 }
 
 impl fmt::Display for Error {
@@ -18,6 +21,10 @@ impl fmt::Display for Error {
         match self {
             Error::MapBlock(e) => write!(f, "cannot map memory for a block of thunks: {e}"),
             Error::ProtectCode(e) => write!(f, "cannot make a block of thunks executable: {e}"),
+            Error::StubTableNotFound => f.write_str(
+                "the thunk stub table was not found in this binary's code (was it linked \
+                 with a linker option that rewrites function addresses?)",
+            ),
         }
     }
 }
@@ -26,6 +33,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::MapBlock(e) | Error::ProtectCode(e) => Some(e),
+            Error::StubTableNotFound => None,
         }
     }
 }

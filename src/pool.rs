@@ -54,7 +54,7 @@ fn lock(kind: usize) -> MutexGuard<'static, KindPool> {
 pub(crate) fn acquire(kind: usize) -> Result<NonNull<Slot>, Error> {
     let mut pool = lock(kind);
     if pool.free.is_empty() {
-        let block = os::map_block(arch::table(kind), FORCE_CODE_COPY.load(Ordering::Relaxed))?;
+        let block = os::map_block(arch::table(kind)?, FORCE_CODE_COPY.load(Ordering::Relaxed))?;
         pool.blocks += 1;
         pool.copied_blocks += usize::from(block.copied);
         // SAFETY: the data table is the `TABLE_SIZE` bytes right after the code.

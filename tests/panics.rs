@@ -115,7 +115,7 @@ fn nested_catch_keeps_each_panic_to_its_own_scope() {
 
 /// On i686-pc-windows-gnu a panic cannot unwind through a separately built MinGW DLL: the
 /// process aborts. `panic::catch` is the way to recover there.
-#[cfg(all(windows, target_arch = "x86"))]
+#[cfg(all(windows, target_arch = "x86", target_env = "gnu"))]
 #[test]
 fn c_unwind_through_a_mingw_dll_aborts_on_i686_windows() {
     if !common::in_child(
@@ -139,7 +139,7 @@ fn c_unwind_through_a_mingw_dll_aborts_on_i686_windows() {
 // Thunks with `-unwind` ABIs (register and frame path, called from Rust and through C) are
 // tested in `thunk.rs`, `unwind`; here, the user-data path.
 
-#[cfg(not(all(windows, target_arch = "x86")))]
+#[cfg(not(all(windows, target_arch = "x86", target_env = "gnu")))]
 #[test]
 fn c_unwind_user_data_panic_propagates_through_c() {
     type Cb = unsafe extern "C-unwind" fn(i64, *mut c_void) -> i64;

@@ -289,27 +289,14 @@ fn every_arity_system() {
     every_arity!(arity_case, "system", "_system");
 }
 
-// On Windows x64, `-unwind` signatures that need a frame adapter (4+ arguments) are refused at
-// compile time: see `unwind_abis_without_a_frame_on_windows_x64` for the rest.
-#[cfg(not(all(windows, target_arch = "x86_64")))]
 #[test]
 fn every_arity_c_unwind() {
     every_arity!(arity_case, "C-unwind", "");
 }
 
-#[cfg(not(all(windows, target_arch = "x86_64")))]
 #[test]
 fn every_arity_system_unwind() {
     every_arity!(arity_case, "system-unwind", "_system");
-}
-
-#[cfg(all(windows, target_arch = "x86_64"))]
-#[test]
-fn unwind_abis_without_a_frame_on_windows_x64() {
-    arities!(arity_case, "C-unwind", "", [] [a0 a1 a2]);
-    arities!(arity_case, "system-unwind", "_system", [] [a0 a1 a2]);
-    arities!(arity_case, "win64-unwind", "_win64", [] [a0 a1 a2]);
-    arities!(arity_case, "sysv64-unwind", "_sysv64", [] [a0 a1 a2 a3 a4]);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -321,23 +308,24 @@ mod x86_64_conventions {
         every_arity!(arity_case, "win64", "_win64");
     }
 
+    #[cfg(not(testlib_no_sysv64))]
     #[test]
     fn every_arity_sysv64() {
         every_arity!(arity_case, "sysv64", "_sysv64");
     }
 
-    #[cfg(not(windows))]
     #[test]
     fn every_arity_win64_unwind() {
         every_arity!(arity_case, "win64-unwind", "_win64");
     }
 
-    #[cfg(not(windows))]
+    #[cfg(not(testlib_no_sysv64))]
     #[test]
     fn every_arity_sysv64_unwind() {
         every_arity!(arity_case, "sysv64-unwind", "_sysv64");
     }
 
+    #[cfg(not(testlib_no_sysv64))]
     #[test]
     fn frame_path_system_v_six_or_more_integer_args() {
         // Six integers fill rdi..r9: the context goes on the stack, after the caller's stack
@@ -366,6 +354,7 @@ mod x86_64_conventions {
         every_arity!(doubles_case, "win64", "_win64");
     }
 
+    #[cfg(not(testlib_no_sysv64))]
     #[test]
     fn twelve_doubles_bit_exact_sysv64() {
         every_arity!(doubles_case, "sysv64", "_sysv64");
@@ -374,6 +363,7 @@ mod x86_64_conventions {
     #[test]
     fn mixed_integer_and_float_arguments_win64_and_sysv64() {
         mixed_case!("win64", "_win64");
+        #[cfg(not(testlib_no_sysv64))]
         mixed_case!("sysv64", "_sysv64");
     }
 }
@@ -1741,9 +1731,7 @@ mod unwinding {
 
     type Cb = unsafe extern "C-unwind" fn(isize) -> isize;
     /// Twelve arguments: no free register on any target, so a frame adapter is on the stack
-    /// when the closure panics. (Refused at compile time on Windows x64, where the frame
-    /// adapters have no unwind information.)
-    #[cfg(not(all(windows, target_arch = "x86_64")))]
+    /// when the closure panics.
     type Cb12 = unsafe extern "C-unwind" fn(
         isize,
         isize,
@@ -1793,7 +1781,6 @@ mod unwinding {
     }
 
     /// A panic with a frame adapter on the stack, caught outside `call`.
-    #[cfg(not(all(windows, target_arch = "x86_64")))]
     fn panics_through_a_frame_adapter(call: &dyn Fn(Cb12, &[isize; 12]) -> isize) {
         let thunk = Thunk::<Cb12>::new(
             |a: isize,
@@ -1828,7 +1815,6 @@ mod unwinding {
     fn panics_unwind_out_of_thunks_called_from_rust() {
         // SAFETY: the thunks are alive during the calls.
         panics_in_one_argument_thunks(&|f, x| unsafe { f(x) });
-        #[cfg(not(all(windows, target_arch = "x86_64")))]
         // SAFETY: as above.
         panics_through_a_frame_adapter(&|f, a| unsafe {
             f(
@@ -1837,11 +1823,13 @@ mod unwinding {
         });
     }
 
-    // On 32-bit Windows (MinGW, DWARF unwinding) the C library is a DLL whose unwind tables
-    // are registered with its own copy of libgcc's unwinder, which the Rust executable's
-    // unwinder never sees: no panic can cross its frames, with or without a thunk (a
-    // `UserData` callback fails the same way). Rust-to-thunk unwinding is tested above.
-    #[cfg(not(all(windows, target_arch = "x86")))]
+    // On 32-bit MinGW (DWARF unwinding) the C library is a DLL whose unwind tables are
+    // registered with its own copy of libgcc's unwinder, which the Rust executable's unwinder
+    // never sees: no panic can cross its frames, with or without a thunk (a `UserData`
+    // callback fails the same way). Rust-to-thunk unwinding is tested above. 32-bit MSVC
+    // unwinds through the chain of handler registrations on the stack, which C frames and
+    // frame adapters leave alone: there it works.
+    #[cfg(not(all(windows, target_arch = "x86", target_env = "gnu")))]
     #[test]
     fn panics_unwind_through_c_frames() {
         // SAFETY: the declared types are the C functions'; the C library is built with
@@ -1850,7 +1838,6 @@ mod unwinding {
             unsafe { sym("tl_call_i1") };
         // SAFETY: C calls the thunk once, during the call, while it lives.
         panics_in_one_argument_thunks(&|f, x| unsafe { call1(f, &x) });
-        #[cfg(not(all(windows, target_arch = "x86_64")))]
         {
             // SAFETY: as above.
             let call12: unsafe extern "C-unwind" fn(Cb12, *const isize) -> isize =

@@ -24,18 +24,9 @@ pub(crate) const TABLE_SIZE: usize = 64 * 1024;
 #[cfg(target_vendor = "apple")]
 pub(crate) const TABLE_SIZE: usize = 16 * 1024;
 
-#[cfg(not(target_vendor = "apple"))]
-macro_rules! table_align {
-    () => {
-        ".p2align 16"
-    };
-}
-#[cfg(target_vendor = "apple")]
-macro_rules! table_align {
-    () => {
-        ".p2align 14"
-    };
-}
+/// `bti c` (`hint #34`), with which every stub starts: the landing pad of branch target
+/// identification, a no-op without it.
+pub(crate) const LANDING_PAD: [u8; 4] = 0xd503_245f_u32.to_le_bytes();
 
 /// Defines a stub table whose stubs put their slot's address in `$reg`.
 ///
@@ -52,12 +43,13 @@ macro_rules! stub_table {
                 table_align!(),
                 ".rept {count}",
                 "2:",
-                "hint #34", // bti c
-                concat!("adr ", $reg, ", 2b + {table}"),
-                concat!("ldr x17, [", $reg, "]"),
-                "br x17",
-                ".balign {slot}, 0",
+                "hint #34",                              // bti c: landing pad
+                concat!("adr ", $reg, ", 2b + {table}"), // $reg = this stub's slot
+                concat!("ldr x17, [", $reg, "]"),        // x17 = slot.entry
+                "br x17",                                // tail branch (BTI allows x17)
+                ".balign {slot}, 0",                     // pad the stub
                 ".endr",
+                align = const super::TABLE_ALIGN,
                 count = const TABLE_SIZE / SLOT_SIZE,
                 table = const TABLE_SIZE,
                 slot = const SLOT_SIZE,
@@ -93,40 +85,47 @@ const FRAME_KIND: usize = 8;
 ///   calls `slot.frame_body` with every argument register intact, and returns its result.
 /// - clobbers x9-x12 (temporaries, never arguments); x29 and x30 are saved and restored, with
 ///   CFI so that unwinding passes through.
+///
+/// The frame while the body runs (addresses grow upwards; S = `frame_stack`):
+///
+/// ```text
+///   [x29 + 16] ..  the caller's stack arguments (S bytes)
+///   [x29 + 8]      saved x30 (return address into the caller)
+///   [x29]          saved x29                          <- x29
+///                  padding to 16 bytes
+///   [sp + S]       ctx (the slot address)
+///   [sp]       ..  copy of the stack arguments (S bytes)   <- sp at the call, 16-aligned
+/// ```
 #[unsafe(naked)]
 pub(crate) unsafe extern "C" fn frame_aapcs64() {
     naked_asm!(
-        ".cfi_startproc",
-        "hint #34", // bti c
-        "stp x29, x30, [sp, #-16]!",
-        ".cfi_def_cfa_offset 16",
-        ".cfi_offset x30, -8",
-        ".cfi_offset x29, -16",
-        "mov x29, sp",
-        ".cfi_def_cfa x29, 16",
-        "ldr x10, [x9, #{stack}]",
-        "add x11, x10, #(8 + 15)",
-        "and x11, x11, #-16",
-        "sub sp, sp, x11",
-        "str x9, [sp, x10]",
-        "add x12, x29, #16",
-        "cbz x10, 3f",
-        "2:",
+        cfi!(".cfi_startproc"),
+        "hint #34",                   // bti c: landing pad
+        "stp x29, x30, [sp, #-16]!",  // save the frame record
+        cfi!(".cfi_def_cfa_offset 16", ".cfi_offset x30, -8", ".cfi_offset x29, -16"),
+        "mov x29, sp",                // x29 = this frame's base
+        cfi!(".cfi_def_cfa x29, 16"),
+        "ldr x10, [x9, #{stack}]",    // x10 = S, bytes of stack arguments
+        "add x11, x10, #(8 + 15)",    // x11 = S + 8 (ctx) ...
+        "and x11, x11, #-16",         // ... rounded up to 16
+        "sub sp, sp, x11",            // allocate
+        "str x9, [sp, x10]",          // ctx after the copies
+        "add x12, x29, #16",          // x12 = the caller's stack arguments
+        "cbz x10, 3f",                // none: nothing to copy
+        "2:",                         // copy them, last word first:
         "sub x10, x10, #8",
         "ldr x11, [x12, x10]",
         "str x11, [sp, x10]",
         "cbnz x10, 2b",
         "3:",
-        "ldr x11, [x9, #{body}]",
-        "blr x11",
-        "mov sp, x29",
-        ".cfi_def_cfa sp, 16",
-        "ldp x29, x30, [sp], #16",
-        ".cfi_def_cfa_offset 0",
-        ".cfi_restore x30",
-        ".cfi_restore x29",
-        "ret",
-        ".cfi_endproc",
+        "ldr x11, [x9, #{body}]",     // x11 = slot.frame_body
+        "blr x11",                    // the body, argument registers intact
+        "mov sp, x29",                // free the frame
+        cfi!(".cfi_def_cfa sp, 16"),
+        "ldp x29, x30, [sp], #16",    // restore the frame record
+        cfi!(".cfi_def_cfa_offset 0", ".cfi_restore x30", ".cfi_restore x29"),
+        "ret",                        // result registers untouched
+        cfi!(".cfi_endproc"),
         stack = const OFFSET_FRAME_STACK,
         body = const OFFSET_FRAME_BODY,
     )

@@ -3,6 +3,92 @@
 //!
 //! Every instruction that runs between C's call and the Rust body is here, hand-written, with
 //! its register and stack contract next to it.
+//!
+//! Supported targets are listed by (architecture, OS, pointer width): the stubs load and store
+//! pointer-sized slot fields with 64-bit (or, on x86, 32-bit) instructions, and each OS has its
+//! own way of mapping code. Anything else is refused here, by name, at compile time.
+
+// The target gate. x86_64 x32 and aarch64 ILP32 (arm64_32) have 4-byte pointers, which the
+// 64-bit stubs would misread; Windows on Arm needs SEH unwind codes for the AAPCS64 frame
+// adapter, which no run of ours could check.
+#[cfg(not(any(
+    all(
+        target_arch = "x86_64",
+        target_pointer_width = "64",
+        any(target_os = "linux", target_os = "macos", target_os = "windows")
+    ),
+    all(
+        target_arch = "x86",
+        target_pointer_width = "32",
+        any(target_os = "linux", target_os = "windows")
+    ),
+    all(
+        target_arch = "aarch64",
+        target_pointer_width = "64",
+        any(target_os = "linux", target_os = "macos")
+    ),
+)))]
+compile_error!(
+    "trampoline does not support this target. Supported: x86_64 Linux, macOS and Windows; \
+     x86 (i686) Linux and Windows; aarch64 Linux and macOS. Not supported: Windows on Arm \
+     (aarch64-pc-windows-*), ILP32 ABIs (x86_64 x32, arm64_32), and every other OS."
+);
+
+/// `.balign` for the start of a stub table, as the asm operand `align = const TABLE_ALIGN`.
+macro_rules! table_align {
+    () => {
+        ".balign {align}"
+    };
+}
+
+/// A DWARF CFI directive, emitted where unwinders read DWARF: every supported target except
+/// Windows x64 (SEH tables, see `seh!`) and MSVC x86 (frame-based SEH, nothing to describe).
+#[cfg(any(not(windows), all(target_arch = "x86", target_env = "gnu")))]
+macro_rules! cfi {
+    ($($directive:literal),*) => {
+        concat!($($directive, "\n"),*)
+    };
+}
+#[cfg(not(any(not(windows), all(target_arch = "x86", target_env = "gnu"))))]
+macro_rules! cfi {
+    ($($directive:literal),*) => {
+        ""
+    };
+}
+
+/// A Windows x64 SEH directive (`.seh_proc`, `.seh_pushreg`, ...), from which the assembler
+/// writes the function's `.pdata`/`.xdata` unwind codes; nothing elsewhere. Written next to
+/// the matching `cfi!` so that the two descriptions of a frame cannot drift apart.
+#[cfg(all(windows, target_arch = "x86_64"))]
+macro_rules! seh {
+    ($($directive:literal),*) => {
+        concat!($($directive, "\n"),*)
+    };
+}
+#[cfg(not(all(windows, target_arch = "x86_64")))]
+#[allow(unused_macros)] // x86_64 only
+macro_rules! seh {
+    ($($directive:literal),*) => {
+        ""
+    };
+}
+
+/// Opens a Windows x64 function's unwind description: `.seh_proc` for the naked function named
+/// by the asm operand `this = sym <the function>`. Elsewhere that operand only appears in an
+/// assembler comment, because every asm operand must be used.
+#[cfg(all(windows, target_arch = "x86_64"))]
+macro_rules! seh_proc {
+    () => {
+        ".seh_proc {this}"
+    };
+}
+#[cfg(all(not(windows), any(target_arch = "x86_64", target_arch = "x86")))]
+#[allow(unused_macros)] // x86_64 only
+macro_rules! seh_proc {
+    () => {
+        "# {this}"
+    };
+}
 
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
@@ -18,27 +104,73 @@ use x86 as imp;
 #[cfg(target_arch = "x86_64")]
 use x86_64 as imp;
 
-#[cfg(not(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64")))]
-compile_error!("trampoline supports x86_64, x86 and aarch64");
-
 pub(crate) use imp::{KINDS, TABLE_SIZE, TABLES};
 
+/// Where a table starts relative to its naked function. In ELF and Mach-O it is page-aligned
+/// (Linux maps it from the file, macOS remaps its pages). COFF sections cannot be aligned
+/// beyond 8 KiB, and Windows copies the table anyway, so there it is cache-line aligned.
+pub(crate) const TABLE_ALIGN: usize = if cfg!(windows) { 64 } else { TABLE_SIZE };
+
+use crate::error::Error;
 use crate::signature::Abi;
+use crate::slot::SLOT_SIZE;
 use crate::types::AbiClass;
 
-/// Whether frame adapters carry unwind information on this target, so that a panic may
-/// unwind through them (for `-unwind` signatures): DWARF CFI everywhere but where Windows
-/// uses SEH tables (x86_64, and MSVC targets).
-pub(crate) const FRAMES_UNWIND: bool =
-    !(cfg!(windows) && (cfg!(target_arch = "x86_64") || cfg!(target_env = "msvc")));
-
-/// The start of the code table of stub kind `kind`, in this binary's own text.
-pub(crate) fn table(kind: usize) -> *const u8 {
-    let function = TABLES[kind] as usize;
+/// The start of the code table of stub kind `kind`, in this binary's own text, checked to
+/// hold stubs.
+pub(crate) fn table(kind: usize) -> Result<*const u8, Error> {
+    let function = jump_thunk_target(TABLES[kind] as usize);
     // The naked function's first directive aligns the table; where the symbol itself is
     // placed before that padding (Mach-O), round up to where the table really starts.
-    let align = if cfg!(windows) { 64 } else { TABLE_SIZE };
-    function.next_multiple_of(align) as *const u8
+    let table = function.next_multiple_of(TABLE_ALIGN) as *const u8;
+    // SAFETY: `table` is in this binary's text, where the table's `TABLE_SIZE` bytes are
+    // (whatever they hold, they are readable code).
+    if unsafe { is_stub_table(table) } {
+        Ok(table)
+    } else {
+        Err(Error::StubTableNotFound)
+    }
+}
+
+/// Whether the `TABLE_SIZE` bytes at `table` are a stub table: every stub's code is
+/// position-independent (PC-relative), so all are byte for byte the same, and each starts with
+/// the landing pad.
+///
+/// # Safety
+///
+/// `TABLE_SIZE` bytes at `table` are readable.
+unsafe fn is_stub_table(table: *const u8) -> bool {
+    // SAFETY: per the caller.
+    let bytes = unsafe { core::slice::from_raw_parts(table, TABLE_SIZE) };
+    let (first, rest) = bytes.split_at(SLOT_SIZE);
+    first.starts_with(&imp::LANDING_PAD) && rest.chunks_exact(SLOT_SIZE).all(|stub| stub == first)
+}
+
+/// Where a function's address leads when the linker made it a jump thunk rather than the
+/// function itself: MSVC's `link.exe` does that for every function when it links
+/// incrementally (`/INCREMENTAL`, its default with `/DEBUG` unless `/OPT:REF` is given, as
+/// with `-C link-dead-code`): the address is then a `jmp rel32` into the real function. Copying
+/// the table from the jump thunk would copy garbage; following it finds the table. The table
+/// is checked afterwards either way (`is_stub_table`).
+#[cfg(all(windows, any(target_arch = "x86", target_arch = "x86_64")))]
+fn jump_thunk_target(address: usize) -> usize {
+    const JMP_REL32: u8 = 0xe9;
+    let code = address as *const u8;
+    // SAFETY: `address` is a function in this binary's text, readable, at least 5 bytes long
+    // (a jump thunk is exactly that; a table is kilobytes).
+    unsafe {
+        if *code == JMP_REL32 {
+            let offset = code.add(1).cast::<i32>().read_unaligned();
+            return address
+                .wrapping_add(5)
+                .wrapping_add(offset as isize as usize);
+        }
+    }
+    address
+}
+#[cfg(not(all(windows, any(target_arch = "x86", target_arch = "x86_64"))))]
+fn jump_thunk_target(address: usize) -> usize {
+    address
 }
 
 /// How a frame adapter must be set up for a signature.
@@ -90,6 +222,7 @@ impl Plan {
         }
     }
 
+    #[cfg_attr(not(target_arch = "x86"), allow(dead_code))]
     pub(crate) const fn refused(reason: &'static str) -> Plan {
         Plan {
             kind: 0,
@@ -100,14 +233,9 @@ impl Plan {
     }
 }
 
-/// The plan for a signature, with the target-independent refusals applied.
-pub(crate) const fn plan(abi: Abi, args: &[AbiClass], unwind: bool) -> Plan {
-    let plan = imp::plan(abi, args);
-    if unwind && plan.frame.is_some() && !FRAMES_UNWIND {
-        return Plan::refused(
-            "this `-unwind` signature needs a frame adapter, which has no unwind information \
-             on Windows: use the non-unwind ABI, or fewer arguments",
-        );
-    }
-    plan
+/// The plan for a signature. Every frame adapter carries unwind information for its target
+/// (DWARF CFI, Windows x64 SEH codes; x86 Windows unwinds without tables), so `-unwind`
+/// signatures may use them too.
+pub(crate) const fn plan(abi: Abi, args: &[AbiClass]) -> Plan {
+    imp::plan(abi, args)
 }

@@ -29,33 +29,9 @@ use crate::types::AbiClass;
 /// Bytes of code per table (and of data per block).
 pub(crate) const TABLE_SIZE: usize = 16 * 1024;
 
-#[cfg(not(windows))]
-macro_rules! table_align {
-    () => {
-        ".p2align 14"
-    };
-}
-#[cfg(windows)]
-macro_rules! table_align {
-    () => {
-        ".p2align 6"
-    };
-}
-
-/// CFI for the frame adapters (DWARF unwinding: Linux and MinGW), so that unwinding passes
-/// through them.
-#[cfg(not(target_env = "msvc"))]
-macro_rules! cfi {
-    ($directive:literal) => {
-        $directive
-    };
-}
-#[cfg(target_env = "msvc")]
-macro_rules! cfi {
-    ($directive:literal) => {
-        ""
-    };
-}
+/// `endbr32`, with which every stub starts: the landing pad of indirect branch tracking (CET),
+/// a no-op without it.
+pub(crate) const LANDING_PAD: [u8; 4] = [0xf3, 0x0f, 0x1e, 0xfb];
 
 /// Defines a stub table; `$set_ctx` copies the slot address from eax to where the body
 /// expects it (nothing, for the frame adapters, which take it in eax).
@@ -74,19 +50,19 @@ macro_rules! stub_table {
                 table_align!(),
                 ".rept {count}",
                 "2:",
-                "endbr32",
-                "call 3f",
+                "endbr32",                          // landing pad
+                "call 3f",                          // eax = address of label 4 (see 3:)
                 "4:",
-                // eax = label 4 = stub + 9: endbr32 is 4 bytes, and a near call is always
-                // e8 + rel32 (5 bytes; 32-bit x86 has no shorter form).
-                "lea eax, [eax + {table} - 9]",
-                $set_ctx,
-                "jmp dword ptr [eax]",
-                "3:",
-                "mov eax, dword ptr [esp]",
-                "ret",
-                ".balign {slot}, 0xcc",
+                ".set .Lto_slot, {table} - (4b - 2b)", // from label 4 to this stub's slot
+                "lea eax, [eax + .Lto_slot]",       // eax = stub + TABLE_SIZE = slot
+                $set_ctx,                           // ctx where the body expects it
+                "jmp dword ptr [eax]",              // tail-jump to slot.entry
+                "3:",                               // helper: eax = its return address;
+                "mov eax, dword ptr [esp]",         // the call pushed 4 bytes, ret pops
+                "ret",                              // them: the stack is as on entry
+                ".balign {slot}, 0xcc",             // pad the stub with int3
                 ".endr",
+                align = const super::TABLE_ALIGN,
                 count = const TABLE_SIZE / SLOT_SIZE,
                 table = const TABLE_SIZE,
                 slot = const SLOT_SIZE,
@@ -116,40 +92,55 @@ const FRAME_KIND: usize = 2;
 ///   stack arguments: the frame is discarded with `leave` either way), and returns its
 ///   result (eax, edx:eax or st0, untouched) with `ret $pop`, popping what the caller expects.
 /// - clobbers ecx and edx after the call (caller-saved; edx is only a result register for
-///   64-bit results, which the body set); ebp is saved and restored, with CFI.
+///   64-bit results, which the body set); ebp is saved and restored.
+/// - unwinding: DWARF CFI where it is read (Linux, MinGW). MSVC x86 unwinds through the
+///   chain of exception registrations on the stack, not tables: a frame without one, like
+///   this, is simply passed over, and stack walkers follow the ebp chain it keeps.
+///
+/// The frame while the body runs (addresses grow upwards; S = `frame_stack`):
+///
+/// ```text
+///   [ebp + 8]  ..  the caller's stack arguments (S bytes)
+///   [ebp + 4]      return address into the caller
+///   [ebp]          saved ebp                          <- ebp
+///   [ebp - 4]      saved ecx
+///   [ebp - 8]      saved edx
+///                  padding to 16 bytes
+///   [esp + S]      ctx (the slot address)
+///   [esp]      ..  copy of the stack arguments (S bytes)   <- esp at the call, 16-aligned
+/// ```
 macro_rules! frame_adapter {
     ($name:ident, $pop:literal) => {
         #[unsafe(naked)]
         unsafe extern "C" fn $name() {
             naked_asm!(
                 cfi!(".cfi_startproc"),
-                "endbr32",
-                "push ebp",
-                cfi!(".cfi_def_cfa_offset 8"),
-                cfi!(".cfi_offset ebp, -8"),
-                "mov ebp, esp",
+                "endbr32",                          // landing pad
+                "push ebp",                         // save the caller's ebp ...
+                cfi!(".cfi_def_cfa_offset 8", ".cfi_offset ebp, -8"),
+                "mov ebp, esp",                     // ... and make ebp this frame's base
                 cfi!(".cfi_def_cfa_register ebp"),
-                "push ecx",
-                "push edx",
-                "mov ecx, [eax + {stack}]",
-                "lea edx, [ecx + 4]",
-                "sub esp, edx",
-                "and esp, -16",
-                "mov [esp + ecx], eax",
+                "push ecx",                         // keep the register arguments
+                "push edx",                         // (fastcall, thiscall) for the call
+                "mov ecx, [eax + {stack}]",         // ecx = S, bytes of stack arguments
+                "lea edx, [ecx + 4]",               // edx = S + 4 (ctx)
+                "sub esp, edx",                     // allocate ...
+                "and esp, -16",                     // ... 16-aligned
+                "mov [esp + ecx], eax",             // ctx after the copies
                 "test ecx, ecx",
-                "jz 3f",
-                "2:",
+                "jz 3f",                            // no stack arguments: nothing to copy
+                "2:",                               // copy them, last word first:
                 "sub ecx, 4",
                 "mov edx, [ebp + 8 + ecx]",
                 "mov [esp + ecx], edx",
                 "jnz 2b",
                 "3:",
-                "mov ecx, [ebp - 4]",
+                "mov ecx, [ebp - 4]",               // restore the register arguments
                 "mov edx, [ebp - 8]",
-                "call dword ptr [eax + {body}]",
-                "leave",
+                "call dword ptr [eax + {body}]",    // the body (may pop its own arguments)
+                "leave",                            // esp = ebp, restore the caller's ebp
                 cfi!(".cfi_def_cfa esp, 4"),
-                concat!("ret ", $pop),
+                concat!("ret ", $pop),              // pop what the caller expects
                 cfi!(".cfi_endproc"),
                 stack = const OFFSET_FRAME_STACK,
                 body = const OFFSET_FRAME_BODY,

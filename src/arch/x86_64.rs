@@ -12,7 +12,9 @@
 //!   builds that frame.
 //!
 //! There is one stub table per register that can receive `ctx` (a union of both ABIs' needs),
-//! plus one for the frame adapters, which receive `ctx` in r11.
+//! plus one for the frame adapters, which receive `ctx` in r11. The frame adapters carry
+//! unwind information for both ABIs (DWARF CFI, Windows SEH codes), so panics, structured
+//! exceptions, debuggers and backtraces pass through them.
 
 use core::arch::naked_asm;
 
@@ -24,36 +26,9 @@ use crate::types::AbiClass;
 /// Bytes of code per table (and of data per block).
 pub(crate) const TABLE_SIZE: usize = 16 * 1024;
 
-/// Where a table's first stub sits relative to its naked function: COFF sections cannot be
-/// aligned to 16 KiB, and Windows copies the table anyway (see `os::windows`).
-#[cfg(not(windows))]
-macro_rules! table_align {
-    () => {
-        ".p2align 14"
-    };
-}
-#[cfg(windows)]
-macro_rules! table_align {
-    () => {
-        ".p2align 6"
-    };
-}
-
-/// A CFI directive for the frame adapters, so that unwinding passes through them. Windows
-/// uses SEH tables instead, which these adapters do not provide: there `-unwind` signatures
-/// that need a frame adapter are refused (see `super::FRAMES_UNWIND`).
-#[cfg(not(windows))]
-macro_rules! cfi {
-    ($directive:literal) => {
-        $directive
-    };
-}
-#[cfg(windows)]
-macro_rules! cfi {
-    ($directive:literal) => {
-        ""
-    };
-}
+/// `endbr64`, with which every stub starts: the landing pad of indirect branch tracking (CET),
+/// a no-op without it.
+pub(crate) const LANDING_PAD: [u8; 4] = [0xf3, 0x0f, 0x1e, 0xfa];
 
 /// Defines a stub table whose stubs put their slot's address in `$reg`.
 ///
@@ -62,6 +37,8 @@ macro_rules! cfi {
 ///   on the stack, return address at [rsp]);
 /// - `$reg` := slot address; nothing else is touched, the stack is not;
 /// - then `jmp [slot + 0]` (the slot's `entry`), a tail jump: the callee returns to the caller.
+///
+/// A stub never has a frame (it jumps, it does not call), so it needs no unwind information.
 macro_rules! stub_table {
     ($name:ident, $reg:literal) => {
         #[unsafe(naked)]
@@ -70,11 +47,12 @@ macro_rules! stub_table {
                 table_align!(),
                 ".rept {count}",
                 "2:",
-                "endbr64",
-                concat!("lea ", $reg, ", [rip + 2b + {table}]"),
-                "jmp qword ptr [rip + 2b + {table}]",
-                ".balign {slot}, 0xcc",
+                "endbr64",                                       // landing pad
+                concat!("lea ", $reg, ", [rip + 2b + {table}]"), // $reg = this stub's slot
+                "jmp qword ptr [rip + 2b + {table}]",          // tail-jump to slot.entry
+                ".balign {slot}, 0xcc",                        // pad the stub with int3
                 ".endr",
+                align = const super::TABLE_ALIGN,
                 count = const TABLE_SIZE / SLOT_SIZE,
                 table = const TABLE_SIZE,
                 slot = const SLOT_SIZE,
@@ -91,14 +69,33 @@ stub_table!(table_r8, "r8");
 stub_table!(table_r9, "r9");
 stub_table!(table_r11, "r11");
 
-/// The stub tables, by kind.
-pub(crate) const TABLES: [unsafe extern "C" fn(); KINDS] = [
-    table_rdi, table_rsi, table_rdx, table_rcx, table_r8, table_r9, table_r11,
-];
+// Stub kinds: indices into `TABLES`, named by the register the stub puts `ctx` in.
+const RDI: usize = 0;
+const RSI: usize = 1;
+const RDX: usize = 2;
+const RCX: usize = 3;
+const R8: usize = 4;
+const R9: usize = 5;
+/// r11: the scratch register in which the frame adapters take the slot.
+const FRAME: usize = 6;
 pub(crate) const KINDS: usize = 7;
-const FRAME_KIND: usize = 6;
-const SYSV_KINDS: [usize; 6] = [0, 1, 2, 3, 4, 5];
-const WIN64_KINDS: [usize; 4] = [3, 2, 4, 5];
+
+/// The stub tables, by kind.
+pub(crate) const TABLES: [unsafe extern "C" fn(); KINDS] = {
+    let mut tables: [unsafe extern "C" fn(); KINDS] = [table_r11; KINDS];
+    tables[RDI] = table_rdi;
+    tables[RSI] = table_rsi;
+    tables[RDX] = table_rdx;
+    tables[RCX] = table_rcx;
+    tables[R8] = table_r8;
+    tables[R9] = table_r9;
+    tables[FRAME] = table_r11;
+    tables
+};
+/// The kind whose stubs put `ctx` in the k-th System V integer argument register.
+const SYSV_KINDS: [usize; 6] = [RDI, RSI, RDX, RCX, R8, R9];
+/// The kind whose stubs put `ctx` in the integer register of Windows x64 argument slot n.
+const WIN64_KINDS: [usize; 4] = [RCX, RDX, R8, R9];
 
 /// Defines a frame adapter, `$name`, and its copy-free variant for signatures with no stack
 /// arguments, `$no_stack`; `$home` is the callee's home area: 0 for System V, 32 for Windows x64.
@@ -111,64 +108,91 @@ const WIN64_KINDS: [usize; 4] = [3, 2, 4, 5];
 ///   then `ctx` (the slot address), calls `slot.frame_body` with every argument register
 ///   intact, and returns its result (rax/rdx/xmm0/xmm1 untouched) to the caller.
 /// - clobbers rax, r10, r11 (caller-saved in both ABIs, never arguments of a non-variadic
-///   call); rbp is saved and restored, with CFI (except on Windows) so that unwinding passes
-///   through.
+///   call); rbp is saved and restored.
+/// - unwinding: DWARF CFI (System V targets) and SEH unwind codes (Windows) describe the same
+///   frame, side by side: rbp pushed, then rbp = the CFA - 16 for the rest of the function, so
+///   the variable-sized part below it needs no description. The epilogue is
+///   `lea rsp, [rbp]; pop rbp; ret`, the form Windows' unwinder recognises (not `leave`).
+///
+/// The frame while the body runs (addresses grow upwards; H = `$home`, S = `frame_stack`):
+///
+/// ```text
+///   [rbp + 16 + H] ..  the caller's stack arguments (S bytes)
+///   [rbp + 16]     ..  the caller's home area (H bytes)
+///   [rbp + 8]          return address into the caller
+///   [rbp]              saved rbp                          <- rbp
+///                      padding to 16 bytes
+///   [rsp + H + S]      ctx (the slot address)
+///   [rsp + H]      ..  copy of the stack arguments (S bytes)
+///   [rsp]          ..  fresh home area (H bytes)          <- rsp at the call, 16-aligned
+/// ```
 macro_rules! frame_adapters {
     ($name:ident, $no_stack:ident, $home:literal) => {
         #[unsafe(naked)]
         pub(crate) unsafe extern "C" fn $name() {
             naked_asm!(
+                seh_proc!(),
                 cfi!(".cfi_startproc"),
-                "endbr64",
-                "push rbp",
-                cfi!(".cfi_def_cfa_offset 16"),
-                cfi!(".cfi_offset rbp, -16"),
-                "mov rbp, rsp",
+                "endbr64",                          // landing pad
+                "push rbp",                         // save the caller's rbp ...
+                cfi!(".cfi_def_cfa_offset 16", ".cfi_offset rbp, -16"),
+                seh!(".seh_pushreg rbp"),
+                "mov rbp, rsp",                     // ... and make rbp this frame's base
                 cfi!(".cfi_def_cfa_register rbp"),
-                "mov rax, [r11 + {stack}]",
-                "lea r10, [rax + {home} + 8 + 15]",
-                "and r10, -16",
-                "sub rsp, r10",
-                "mov [rsp + rax + {home}], r11",
+                seh!(".seh_setframe rbp, 0", ".seh_endprologue"),
+                "mov rax, [r11 + {stack}]",         // rax = S, bytes of stack arguments
+                "lea r10, [rax + {home} + 8 + 15]", // r10 = H + S + 8 (ctx) ...
+                "and r10, -16",                     // ... rounded up to 16
+                "sub rsp, r10",                     // allocate; rsp stays 16-aligned
+                "mov [rsp + rax + {home}], r11",    // ctx after the copies
                 "test rax, rax",
-                "jz 3f",
-                "2:",
+                "jz 3f",                            // no stack arguments: nothing to copy
+                "2:",                               // copy them, last word first:
                 "sub rax, 8",
                 "mov r10, [rbp + 16 + {home} + rax]",
                 "mov [rsp + {home} + rax], r10",
                 "jnz 2b",
                 "3:",
-                "call [r11 + {body}]",
-                "leave",
+                "call [r11 + {body}]",              // the body, argument registers intact
+                "lea rsp, [rbp]",                   // free the frame (an SEH epilogue form)
+                "pop rbp",                          // restore the caller's rbp
                 cfi!(".cfi_def_cfa rsp, 8"),
-                "ret",
+                "ret",                              // result registers untouched
                 cfi!(".cfi_endproc"),
+                seh!(".seh_endproc"),
                 stack = const OFFSET_FRAME_STACK,
                 body = const OFFSET_FRAME_BODY,
                 home = const $home,
+                this = sym $name,
             )
         }
 
+        /// As the adapter above, with S = 0: no copy, a fixed-size frame.
         #[unsafe(naked)]
         pub(crate) unsafe extern "C" fn $no_stack() {
             naked_asm!(
+                seh_proc!(),
                 cfi!(".cfi_startproc"),
-                "endbr64",
-                "push rbp",
-                cfi!(".cfi_def_cfa_offset 16"),
-                cfi!(".cfi_offset rbp, -16"),
-                "mov rbp, rsp",
+                "endbr64",                          // landing pad
+                "push rbp",                         // save the caller's rbp ...
+                cfi!(".cfi_def_cfa_offset 16", ".cfi_offset rbp, -16"),
+                seh!(".seh_pushreg rbp"),
+                "mov rbp, rsp",                     // ... and make rbp this frame's base
                 cfi!(".cfi_def_cfa_register rbp"),
-                "sub rsp, {frame}",
-                "mov [rsp + {home}], r11",
-                "call [r11 + {body}]",
-                "leave",
+                seh!(".seh_setframe rbp, 0", ".seh_endprologue"),
+                "sub rsp, {frame}",                 // home area + ctx, rounded up to 16
+                "mov [rsp + {home}], r11",          // ctx right after the home area
+                "call [r11 + {body}]",              // the body, argument registers intact
+                "lea rsp, [rbp]",                   // free the frame (an SEH epilogue form)
+                "pop rbp",                          // restore the caller's rbp
                 cfi!(".cfi_def_cfa rsp, 8"),
-                "ret",
+                "ret",                              // result registers untouched
                 cfi!(".cfi_endproc"),
+                seh!(".seh_endproc"),
                 body = const OFFSET_FRAME_BODY,
                 home = const $home,
                 frame = const ($home + 8usize).next_multiple_of(16),
+                this = sym $no_stack,
             )
         }
     };
@@ -194,7 +218,7 @@ pub(crate) const fn plan(abi: Abi, args: &[AbiClass]) -> Plan {
         } else {
             frame_win64
         };
-        return Plan::frame(FRAME_KIND, Frame::new(adapter, 8 * (n - 4)));
+        return Plan::frame(FRAME, Frame::new(adapter, 8 * (n - 4)));
     }
     let (mut ints, mut floats, mut i) = (0usize, 0usize, 0);
     while i < args.len() {
@@ -214,5 +238,5 @@ pub(crate) const fn plan(abi: Abi, args: &[AbiClass]) -> Plan {
     } else {
         frame_sysv
     };
-    Plan::frame(FRAME_KIND, Frame::new(adapter, 8 * spilled))
+    Plan::frame(FRAME, Frame::new(adapter, 8 * spilled))
 }

@@ -18,8 +18,9 @@ use std::fmt::Write;
 /// What the generated code targets.
 pub struct Target {
     pub arch: String,
-    pub windows: bool,
     pub pointer_bytes: u8,
+    /// Whether the C compiler can declare `sysv64` functions (not cl.exe on Windows x64).
+    pub c_has_sysv64: bool,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -147,41 +148,40 @@ fn conventions(target: &Target) -> Vec<Conv> {
             c: "TL_SYSTEM",
         },
     ];
-    // `-unwind` forms are the same ABI; Windows x64 refuses them where a frame adapter is
-    // needed (no SEH tables), so they are only generated elsewhere.
-    if !(target.windows && target.arch == "x86_64") {
-        convs.push(Conv {
-            rust: "C-unwind",
-            c: "",
-        });
-    }
+    // `-unwind` forms are the same ABI.
+    convs.push(Conv {
+        rust: "C-unwind",
+        c: "",
+    });
     match target.arch.as_str() {
         "x86_64" => {
             convs.push(Conv {
                 rust: "win64",
-                c: "__attribute__((ms_abi))",
+                c: "TL_WIN64",
             });
-            convs.push(Conv {
-                rust: "sysv64",
-                c: "__attribute__((sysv_abi))",
-            });
+            if target.c_has_sysv64 {
+                convs.push(Conv {
+                    rust: "sysv64",
+                    c: "TL_SYSV64",
+                });
+            }
         }
         "x86" => {
             convs.push(Conv {
                 rust: "cdecl",
-                c: "__attribute__((cdecl))",
+                c: "TL_CDECL",
             });
             convs.push(Conv {
                 rust: "stdcall",
-                c: "__attribute__((stdcall))",
+                c: "TL_STDCALL",
             });
             convs.push(Conv {
                 rust: "fastcall",
-                c: "__attribute__((fastcall))",
+                c: "TL_FASTCALL",
             });
             convs.push(Conv {
                 rust: "thiscall",
-                c: "__attribute__((thiscall))",
+                c: "TL_THISCALL",
             });
         }
         _ => {}
@@ -386,8 +386,10 @@ fn hand_picked(target: &Target) -> Vec<(&'static str, Vec<&'static str>, Option<
         "x86_64" => {
             picked.push(("win64", vec!["i64", "f64", "i64", "f64", "i8"], Some("f64")));
             picked.push(("win64", vec!["f32"; 6], Some("f32")));
-            picked.push(("sysv64", ints12.clone(), Some("i64")));
-            picked.push(("sysv64", doubles12, Some("f64")));
+            if target.c_has_sysv64 {
+                picked.push(("sysv64", ints12.clone(), Some("i64")));
+                picked.push(("sysv64", doubles12, Some("f64")));
+            }
         }
         _ => {
             picked.push((
@@ -506,14 +508,28 @@ static int tl_conf_check(char *msg, const char *what, uint64_t want, uint64_t go
 }
 
 /* Runs fn(arg) on a new thread and waits for it. */
-static void tl_conf_on_thread(void (*fn)(void *), void *arg) {
+struct tl_conf_job {
+    void (*fn)(void *);
+    void *arg;
+};
 #if defined(_WIN32)
-    HANDLE h = CreateThread(NULL, 0, (LPTHREAD_START_ROUTINE)(void *)fn, arg, 0, NULL);
+static DWORD WINAPI tl_conf_thread_main(LPVOID job) {
+#else
+static void *tl_conf_thread_main(void *job) {
+#endif
+    struct tl_conf_job *j = job;
+    j->fn(j->arg);
+    return 0;
+}
+static void tl_conf_on_thread(void (*fn)(void *), void *arg) {
+    struct tl_conf_job job = {fn, arg};
+#if defined(_WIN32)
+    HANDLE h = CreateThread(NULL, 0, tl_conf_thread_main, &job, 0, NULL);
     WaitForSingleObject(h, INFINITE);
     CloseHandle(h);
 #else
     pthread_t t;
-    pthread_create(&t, NULL, (void *(*)(void *))(void *)fn, arg);
+    pthread_create(&t, NULL, tl_conf_thread_main, &job);
     pthread_join(t, NULL);
 #endif
 }
