@@ -656,6 +656,13 @@ TL_EXPORT intptr_t tl_dispatch_message(tl_wndproc proc, void *hwnd, uint32_t msg
 }
 
 #if defined(_MSC_VER)
+#include <excpt.h>
+#if !defined(GetExceptionCode)
+/* MSVC's excpt.h defines it so; some header sets (Wine's CRT headers) leave it out. */
+unsigned long __cdecl _exception_code(void);
+#define GetExceptionCode _exception_code
+#endif
+
 /* As tl_dispatch_message, inside __try: a structured exception with code `code` raised by the
  * window procedure is handled here (others pass on). Returns `code` if it was, else 0 with
  * the procedure's result in *result. The handler is found, and the frames between are

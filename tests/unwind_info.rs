@@ -75,23 +75,73 @@ fn a_window_procedure_panic_crosses_c_and_is_caught_in_rust() {
     );
 }
 
-/// The callback of `backtrace_from_inside_a_callback`, which records a backtrace.
-fn record_backtrace(into: &RefCell<String>) -> isize {
-    *into.borrow_mut() = Backtrace::force_capture().to_string();
+/// What a callback saw of its stack.
+#[derive(Default)]
+struct Trace {
+    /// `std::backtrace`, symbolised.
+    text: String,
+    /// Return addresses from the system's own stack walker (Windows: `RtlVirtualUnwind`
+    /// over `.pdata` on x64, the frame-pointer chain on x86).
+    #[cfg(windows)]
+    return_addresses: Vec<usize>,
+}
+
+/// The callback of `a_backtrace_in_a_callback_reaches_the_rust_caller_above_c`.
+#[inline(never)]
+fn record_backtrace(into: &RefCell<Trace>) -> isize {
+    let mut trace = into.borrow_mut();
+    trace.text = Backtrace::force_capture().to_string();
+    #[cfg(windows)]
+    {
+        #[link(name = "kernel32")]
+        unsafe extern "system" {
+            fn RtlCaptureStackBackTrace(
+                skip: u32,
+                count: u32,
+                frames: *mut *mut c_void,
+                hash: *mut u32,
+            ) -> u16;
+        }
+        let mut frames = [core::ptr::null_mut(); 62];
+        // SAFETY: `frames` has room for the 62 entries asked for.
+        let n =
+            unsafe { RtlCaptureStackBackTrace(0, 62, frames.as_mut_ptr(), core::ptr::null_mut()) };
+        trace.return_addresses = frames[..usize::from(n)].iter().map(|p| p.addr()).collect();
+    }
     7
 }
 
-/// The Rust caller above the C frame that the backtrace must reach, by name.
+/// The Rust caller above the C frame that the backtrace must reach.
 #[inline(never)]
 fn backtrace_caller_above_c(call: &dyn Fn() -> isize) -> isize {
     core::hint::black_box(call())
 }
 
+/// Whether this process runs under Wine, whose dbghelp leaves many of this crate's frames
+/// unnamed (`<unknown>`) although the walk itself reaches them.
+#[cfg(windows)]
+fn under_wine() -> bool {
+    #[link(name = "kernel32")]
+    unsafe extern "system" {
+        fn GetModuleHandleA(name: *const u8) -> *mut c_void;
+        fn GetProcAddress(module: *mut c_void, name: *const u8) -> *mut c_void;
+    }
+    // SAFETY: NUL-terminated names; ntdll is loaded in every process.
+    unsafe {
+        !GetProcAddress(
+            GetModuleHandleA(c"ntdll".as_ptr().cast()),
+            c"wine_get_version".as_ptr().cast(),
+        )
+        .is_null()
+    }
+}
+
 /// A backtrace taken inside a callback run by a frame adapter walks through the adapter and
-/// the C frame to the Rust function that called C.
+/// the C frame to the Rust function that called C: by name (std::backtrace), and on Windows
+/// also by address, with the system's own walker.
 #[test]
 fn a_backtrace_in_a_callback_reaches_the_rust_caller_above_c() {
-    let trace = RefCell::new(String::new());
+    let trace = RefCell::new(Trace::default());
     let thunk = Thunk::<Cb12>::new(
         |a: isize,
          _: isize,
@@ -116,12 +166,37 @@ fn a_backtrace_in_a_callback_reaches_the_rust_caller_above_c() {
     assert_eq!(result, 42);
     drop(thunk);
     let trace = trace.into_inner();
-    let at = |name: &str| trace.find(name);
-    let inside = at("record_backtrace");
-    let caller = at("backtrace_caller_above_c");
+    let text = &trace.text;
+
+    #[cfg(windows)]
+    {
+        // Return addresses within 4 KiB after the start of each function (both are much
+        // smaller): the callback's call to the backtrace, then, further up the walk, the
+        // caller's call into C.
+        let caller = backtrace_caller_above_c as fn(&dyn Fn() -> isize) -> isize as usize;
+        let inside = record_backtrace as fn(&RefCell<Trace>) -> isize as usize;
+        let near = |start: usize| {
+            trace
+                .return_addresses
+                .iter()
+                .position(|&ip| ip > start && ip - start < 4096)
+        };
+        let (from, to) = (near(inside), near(caller));
+        assert!(
+            from.is_some() && to.is_some() && from < to,
+            "the system's stack walk should go from the callback ({inside:#x}) to the Rust \
+             caller above C ({caller:#x}): {:x?}\n{text}",
+            trace.return_addresses
+        );
+        if under_wine() {
+            return;
+        }
+    }
+    let at = |name: &str| text.find(name);
+    let (inside, caller) = (at("record_backtrace"), at("backtrace_caller_above_c"));
     assert!(
         inside.is_some() && caller.is_some() && inside < caller,
-        "the backtrace should go from the callback to the Rust caller above C:\n{trace}"
+        "the backtrace should go from the callback to the Rust caller above C:\n{text}"
     );
 }
 
