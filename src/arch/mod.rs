@@ -119,7 +119,13 @@ use crate::types::AbiClass;
 /// The start of the code table of stub kind `kind`, in this binary's own text, checked to
 /// hold stubs.
 pub(crate) fn table(kind: usize) -> Result<*const u8, Error> {
-    let function = jump_thunk_target(TABLES[kind] as usize);
+    let mut function = TABLES[kind] as usize;
+    if cfg!(all(
+        windows,
+        any(target_arch = "x86", target_arch = "x86_64")
+    )) {
+        function = jump_thunk_target(function);
+    }
     // The naked function's first directive aligns the table; where the symbol itself is
     // placed before that padding (Mach-O), round up to where the table really starts.
     let table = function.next_multiple_of(TABLE_ALIGN) as *const u8;
@@ -147,17 +153,16 @@ unsafe fn is_stub_table(table: *const u8) -> bool {
 }
 
 /// Where a function's address leads when the linker made it a jump thunk rather than the
-/// function itself: MSVC's `link.exe` does that for every function when it links
-/// incrementally (`/INCREMENTAL`, its default with `/DEBUG` unless `/OPT:REF` is given, as
-/// with `-C link-dead-code`): the address is then a `jmp rel32` into the real function. Copying
-/// the table from the jump thunk would copy garbage; following it finds the table. The table
-/// is checked afterwards either way (`is_stub_table`).
-#[cfg(all(windows, any(target_arch = "x86", target_arch = "x86_64")))]
+/// function itself (x86 and x86_64 code). MSVC's `link.exe` does that for every function when
+/// it links incrementally: its default with `/DEBUG` unless `/OPT:REF` is given, which rustc
+/// passes except with `-C link-dead-code` (`/OPT:NOREF`, as coverage tools use). The address is
+/// then a `jmp rel32` into the real function: copying the table from there would copy
+/// garbage. `table` checks what it found either way (`is_stub_table`).
 fn jump_thunk_target(address: usize) -> usize {
     const JMP_REL32: u8 = 0xe9;
     let code = address as *const u8;
-    // SAFETY: `address` is a function in this binary's text, readable, at least 5 bytes long
-    // (a jump thunk is exactly that; a table is kilobytes).
+    // SAFETY: `address` is code in this binary's text, readable, at least 5 bytes long (a
+    // jump thunk is exactly that; anything else here is a whole stub table).
     unsafe {
         if *code == JMP_REL32 {
             let offset = code.add(1).cast::<i32>().read_unaligned();
@@ -166,10 +171,6 @@ fn jump_thunk_target(address: usize) -> usize {
                 .wrapping_add(offset as isize as usize);
         }
     }
-    address
-}
-#[cfg(not(all(windows, any(target_arch = "x86", target_arch = "x86_64"))))]
-fn jump_thunk_target(address: usize) -> usize {
     address
 }
 
@@ -238,4 +239,47 @@ impl Plan {
 /// signatures may use them too.
 pub(crate) const fn plan(abi: Abi, args: &[AbiClass]) -> Plan {
     imp::plan(abi, args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_jump_thunk_is_followed_to_its_target() {
+        let mut code = [0x90u8; 32];
+        code[0] = 0xe9;
+        code[1..5].copy_from_slice(&11i32.to_le_bytes());
+        code[8] = 0xe9;
+        code[9..13].copy_from_slice(&(-13i32).to_le_bytes());
+        // (black_box: the bytes are read through a raw address, which the compiler cannot see.)
+        let base = core::hint::black_box(&code).as_ptr() as usize;
+        assert_eq!(jump_thunk_target(base), base + 5 + 11);
+        assert_eq!(jump_thunk_target(base + 8), base + 8 + 5 - 13);
+        assert_eq!(
+            jump_thunk_target(base + 16),
+            base + 16,
+            "not a jump: the address itself"
+        );
+    }
+
+    #[test]
+    fn every_table_is_found_and_a_changed_byte_is_noticed() {
+        for kind in 0..KINDS {
+            let table = table(kind).expect("this binary's own table");
+            // SAFETY: `table` found `TABLE_SIZE` bytes of stubs there.
+            let mut copy = unsafe { core::slice::from_raw_parts(table, TABLE_SIZE) }.to_vec();
+            // SAFETY: `copy` is `TABLE_SIZE` bytes.
+            assert!(unsafe { is_stub_table(copy.as_ptr()) });
+            copy[7 * SLOT_SIZE + 5] ^= 1;
+            // SAFETY: as above.
+            assert!(!unsafe { is_stub_table(copy.as_ptr()) }, "stub 7 differs");
+            copy[7 * SLOT_SIZE + 5] ^= 1;
+            // Every stub alike, but none starting with the landing pad.
+            copy.chunks_exact_mut(SLOT_SIZE)
+                .for_each(|stub| stub[0] ^= 1);
+            // SAFETY: as above.
+            assert!(!unsafe { is_stub_table(copy.as_ptr()) }, "no landing pad");
+        }
+    }
 }

@@ -111,8 +111,11 @@ const WIN64_KINDS: [usize; 4] = [RCX, RDX, R8, R9];
 ///   call); rbp is saved and restored.
 /// - unwinding: DWARF CFI (System V targets) and SEH unwind codes (Windows) describe the same
 ///   frame, side by side: rbp pushed, then rbp = the CFA - 16 for the rest of the function, so
-///   the variable-sized part below it needs no description. The epilogue is
-///   `lea rsp, [rbp]; pop rbp; ret`, the form Windows' unwinder recognises (not `leave`).
+///   the variable-sized part below it needs no description. The frame is freed with
+///   `mov rsp, rbp`, then `pop rbp; ret`, which Windows' unwinder recognises as an epilogue
+///   and unwinds by reading the code; at `mov rsp, rbp` (where the body returns to) it reads
+///   the unwind codes, which hold there too. (`lea rsp, [rbp]` would be taken for an epilogue
+///   as well, and would hide a wrong unwind code from every test; `leave` is neither.)
 ///
 /// The frame while the body runs (addresses grow upwards; H = `$home`, S = `frame_stack`):
 ///
@@ -154,7 +157,7 @@ macro_rules! frame_adapters {
                 "jnz 2b",
                 "3:",
                 "call [r11 + {body}]",              // the body, argument registers intact
-                "lea rsp, [rbp]",                   // free the frame (an SEH epilogue form)
+                "mov rsp, rbp",                     // free the frame
                 "pop rbp",                          // restore the caller's rbp
                 cfi!(".cfi_def_cfa rsp, 8"),
                 "ret",                              // result registers untouched
@@ -183,7 +186,7 @@ macro_rules! frame_adapters {
                 "sub rsp, {frame}",                 // home area + ctx, rounded up to 16
                 "mov [rsp + {home}], r11",          // ctx right after the home area
                 "call [r11 + {body}]",              // the body, argument registers intact
-                "lea rsp, [rbp]",                   // free the frame (an SEH epilogue form)
+                "mov rsp, rbp",                     // free the frame
                 "pop rbp",                          // restore the caller's rbp
                 cfi!(".cfi_def_cfa rsp, 8"),
                 "ret",                              // result registers untouched
