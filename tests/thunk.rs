@@ -1730,22 +1730,7 @@ mod unwinding {
     use std::panic::{AssertUnwindSafe, catch_unwind};
 
     type Cb = unsafe extern "C-unwind" fn(isize) -> isize;
-    /// Twelve arguments: no free register on any target, so a frame adapter is on the stack
-    /// when the closure panics.
-    type Cb12 = unsafe extern "C-unwind" fn(
-        isize,
-        isize,
-        isize,
-        isize,
-        isize,
-        isize,
-        isize,
-        isize,
-        isize,
-        isize,
-        isize,
-        isize,
-    ) -> isize;
+    use crate::common::Cb12Unwind as Cb12;
 
     /// Panics in a `ThunkMut` and a `ThunkOnce` called through `call`, caught outside it.
     fn panics_in_one_argument_thunks(call: &dyn Fn(Cb, isize) -> isize) {

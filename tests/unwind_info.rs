@@ -12,7 +12,7 @@ use std::backtrace::Backtrace;
 use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use common::sym;
+use common::{Cb12Unwind as Cb12, sym};
 use trampoline::Thunk;
 
 /// A window procedure that may panic into its caller (WNDPROC with an `-unwind` ABI). On
@@ -21,22 +21,6 @@ type WndProc = unsafe extern "system-unwind" fn(*mut c_void, u32, usize, isize) 
 type DispatchMessage =
     unsafe extern "C-unwind" fn(WndProc, *mut c_void, u32, usize, isize) -> isize;
 
-/// Twelve pointer-sized integers: no free register on any target, so a frame adapter runs the
-/// callback everywhere.
-type Cb12 = unsafe extern "C-unwind" fn(
-    isize,
-    isize,
-    isize,
-    isize,
-    isize,
-    isize,
-    isize,
-    isize,
-    isize,
-    isize,
-    isize,
-    isize,
-) -> isize;
 type Call12 = unsafe extern "C-unwind" fn(Cb12, *const isize) -> isize;
 
 const PANIC: u32 = 0x0666;

@@ -31,6 +31,23 @@ pub unsafe fn sym<T: Copy>(name: &str) -> T {
     *symbol
 }
 
+/// Twelve pointer-sized integers, `-unwind`: no free register on any target, so a frame
+/// adapter runs a thunk of this type everywhere (and a panic may cross it).
+pub type Cb12Unwind = unsafe extern "C-unwind" fn(
+    isize,
+    isize,
+    isize,
+    isize,
+    isize,
+    isize,
+    isize,
+    isize,
+    isize,
+    isize,
+    isize,
+    isize,
+) -> isize;
+
 const CHILD: &str = "TRAMPOLINE_ABORT_CHILD";
 
 /// For tests whose scenario aborts the process. In the parent: runs test `name` of this test
