@@ -62,6 +62,9 @@ mod test_clib {
             "cargo:rustc-env=TRAMPOLINE_TEST_CLIB={}",
             library.to_str().expect("OUT_DIR is valid UTF-8")
         );
+        // For tests that re-run their own binary, to find cargo's runner for this target.
+        let target = env::var("TARGET").expect("cargo sets TARGET");
+        println!("cargo:rustc-env=TRAMPOLINE_TEST_TARGET={target}");
     }
 
     /// Whether the C test library can call `sysv64` callbacks on x86_64: not where cl.exe

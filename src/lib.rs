@@ -83,6 +83,7 @@
     clippy::undocumented_unsafe_blocks
 )]
 
+mod abort;
 mod arch;
 mod call;
 mod error;

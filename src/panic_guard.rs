@@ -8,7 +8,7 @@
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::thunk::abort_with;
+use crate::abort::abort_with;
 
 /// Wraps a callback body: `guard!(unwind, Signature, { body })`. Without `-unwind`, a panic
 /// aborts naming the signature; with it, the panic propagates.

@@ -189,3 +189,49 @@ fn panic_in_a_thiscall_thunk_names_thiscall() {
     unsafe { (thunk.as_fn())(2.5) };
     unreachable!("the panic must abort");
 }
+
+/// A thunk installed as a signal handler runs when the signal comes; once dropped, a signal
+/// makes it abort with its message from inside the handler (written without locks or
+/// allocation, as a signal handler requires), rather than hang or run freed state.
+#[cfg(unix)]
+#[test]
+fn a_dropped_thunk_left_as_a_signal_handler_aborts_from_the_handler() {
+    use std::sync::atomic::{AtomicI32, Ordering};
+    type Handler = unsafe extern "C" fn(i32);
+    if !in_child(
+        "a_dropped_thunk_left_as_a_signal_handler_aborts_from_the_handler",
+        &["trampoline:", "was called after the thunk was", "fn(i32)"],
+    ) {
+        return;
+    }
+    static SEEN: AtomicI32 = AtomicI32::new(0);
+    let thunk = trampoline::Thunk::<Handler>::new(|signal: i32| {
+        SEEN.store(signal, Ordering::SeqCst);
+    });
+    let handler = thunk.as_fn();
+    // SAFETY: the handler only stores to an atomic; it stays installed (the point of the test).
+    unsafe {
+        libc::signal(libc::SIGUSR1, handler as usize as libc::sighandler_t);
+        libc::raise(libc::SIGUSR1);
+    }
+    assert_eq!(
+        SEEN.load(Ordering::SeqCst),
+        libc::SIGUSR1,
+        "the handler ran"
+    );
+    drop(thunk);
+    // Another thread holds std's stderr lock, as any thread printing may when a signal comes:
+    // a message written through std would wait for it forever.
+    let (locked, wait_locked) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _held = std::io::stderr().lock();
+        locked.send(()).unwrap();
+        loop {
+            std::thread::park();
+        }
+    });
+    wait_locked.recv().unwrap();
+    // SAFETY: raising a signal whose handler is the dropped thunk: it must abort.
+    unsafe { libc::raise(libc::SIGUSR1) };
+    unreachable!("the stale handler must abort");
+}

@@ -6,6 +6,21 @@ use super::MappedBlock;
 use crate::arch::TABLE_SIZE;
 use crate::error::Error;
 
+/// Writes `bytes` to stderr with `write(2)`: no lock, no allocation, async-signal-safe.
+/// Errors are ignored (there is nowhere left to report them).
+pub(crate) fn write_stderr(mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        // SAFETY: `bytes` is a valid buffer of that length.
+        let written =
+            unsafe { libc::write(libc::STDERR_FILENO, bytes.as_ptr().cast(), bytes.len()) };
+        match written {
+            n if n > 0 => bytes = &bytes[n as usize..],
+            -1 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
+            _ => return,
+        }
+    }
+}
+
 /// Maps a block whose code is a copy of the table at `table`.
 pub(crate) fn map_block(table: *const u8, force_copy: bool) -> Result<MappedBlock, Error> {
     // SAFETY: a fresh anonymous private mapping, which no one else knows of.

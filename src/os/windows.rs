@@ -30,6 +30,41 @@ unsafe extern "system" {
     fn VirtualFree(address: *mut c_void, size: usize, kind: u32) -> i32;
     fn FlushInstructionCache(process: *mut c_void, address: *const c_void, size: usize) -> i32;
     fn GetCurrentProcess() -> *mut c_void;
+    fn GetStdHandle(which: u32) -> *mut c_void;
+    fn WriteFile(
+        file: *mut c_void,
+        buffer: *const u8,
+        length: u32,
+        written: *mut u32,
+        overlapped: *mut c_void,
+    ) -> i32;
+}
+
+const STD_ERROR_HANDLE: u32 = -12i32 as u32;
+
+/// Writes `bytes` to stderr with `WriteFile`: no lock, no allocation. Errors are ignored
+/// (there is nowhere left to report them).
+pub(crate) fn write_stderr(mut bytes: &[u8]) {
+    // SAFETY: no preconditions; the handle may be null or invalid, which WriteFile reports.
+    let handle = unsafe { GetStdHandle(STD_ERROR_HANDLE) };
+    while !bytes.is_empty() {
+        let mut written = 0;
+        let length = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+        // SAFETY: `bytes` is valid for `length` bytes; `written` is a valid out pointer.
+        let ok = unsafe {
+            WriteFile(
+                handle,
+                bytes.as_ptr(),
+                length,
+                &mut written,
+                core::ptr::null_mut(),
+            )
+        };
+        if ok == 0 || written == 0 {
+            return;
+        }
+        bytes = &bytes[written as usize..];
+    }
 }
 
 /// Maps a block whose code is a copy of the table at `table`.

@@ -12,6 +12,7 @@ use core::any::type_name;
 use core::marker::PhantomData;
 use core::sync::atomic::Ordering;
 
+use crate::abort::abort_with;
 use crate::call::{CallFn, CallMut, CallOnce};
 use crate::slot::{CONSUMED, IDLE, Slot};
 
@@ -116,13 +117,4 @@ fn called_twice(signature: &'static str) -> ! {
     abort_with(format_args!(
         "an FnOnce thunk ({signature}) was called a second time"
     ))
-}
-
-/// Prints `trampoline: <message>` to stderr and aborts the process.
-#[cold]
-#[inline(never)]
-pub(crate) fn abort_with(message: core::fmt::Arguments<'_>) -> ! {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "trampoline: {message}");
-    std::process::abort()
 }

@@ -15,6 +15,7 @@ use core::marker::PhantomData;
 use core::ptr::NonNull;
 use core::sync::atomic::Ordering;
 
+use crate::abort::abort_with;
 use crate::call::{CallFn, CallMut, CallOnce};
 use crate::error::Error;
 use crate::pool;
@@ -23,7 +24,6 @@ use crate::slot::{BUSY, IDLE, Slot};
 use crate::threads::{self, Admits, HandsOut, Local, kind};
 
 pub use invoke::Invoke;
-pub(crate) use invoke::abort_with;
 use invoke::{ByMut, ByOnce, ByRef, Stale};
 pub use signature::ThunkSignature;
 
@@ -128,7 +128,7 @@ macro_rules! thunk_type {
                 M: Admits<F, $kind>,
             {
                 Self::try_new(closure)
-                    .unwrap_or_else(|e| panic!("trampoline: cannot create a thunk: {e}"))
+                    .unwrap_or_else(|e| panic!("trampoline: cannot create a thunk: {}", e.chain()))
             }
 
             /// Creates a thunk that calls `closure`, or says why it cannot.

@@ -50,18 +50,34 @@ pub type Cb12Unwind = unsafe extern "C-unwind" fn(
 
 const CHILD: &str = "TRAMPOLINE_ABORT_CHILD";
 
+/// The command that runs a binary of this target, for a test that re-runs its own binary:
+/// `TRAMPOLINE_TEST_RUNNER`, else cargo's `CARGO_TARGET_<TRIPLE>_RUNNER` (an emulator such as
+/// qemu-user, which cannot run a foreign binary by itself without binfmt_misc). Not on
+/// Windows, where the runner (wine) is a host program that Windows processes cannot start,
+/// and not needed: a process under wine starts Windows programs itself.
+fn runner() -> String {
+    if let Ok(runner) = std::env::var("TRAMPOLINE_TEST_RUNNER") {
+        return runner;
+    }
+    if cfg!(windows) {
+        return String::new();
+    }
+    let triple = env!("TRAMPOLINE_TEST_TARGET").to_uppercase().replace('-', "_");
+    std::env::var(format!("CARGO_TARGET_{triple}_RUNNER")).unwrap_or_default()
+}
+
 /// For tests whose scenario aborts the process. In the parent: runs test `name` of this test
 /// binary in a child process and checks that it aborted, printing each of `expected` on
 /// stderr; returns false. In the child: returns true, and the caller runs the scenario.
 ///
-/// Under an emulator (qemu-user), `TRAMPOLINE_TEST_RUNNER` names the command that runs a
-/// target binary, as cargo's runner does for the parent.
+/// Under an emulator (qemu-user), the child runs through the same runner as the parent (see
+/// `runner`).
 pub fn in_child(name: &str, expected: &[&str]) -> bool {
     if std::env::var_os(CHILD).is_some() {
         return true;
     }
     let exe = std::env::current_exe().unwrap();
-    let runner = std::env::var("TRAMPOLINE_TEST_RUNNER").unwrap_or_default();
+    let runner = runner();
     let mut words = runner.split_whitespace();
     let mut command = match words.next() {
         Some(program) => {
