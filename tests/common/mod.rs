@@ -62,7 +62,9 @@ fn runner() -> String {
     if cfg!(windows) {
         return String::new();
     }
-    let triple = env!("TRAMPOLINE_TEST_TARGET").to_uppercase().replace('-', "_");
+    let triple = env!("TRAMPOLINE_TEST_TARGET")
+        .to_uppercase()
+        .replace('-', "_");
     std::env::var(format!("CARGO_TARGET_{triple}_RUNNER")).unwrap_or_default()
 }
 
