@@ -52,8 +52,9 @@
 //!
 //! What the types guarantee:
 //!
-//! - **Lifetimes.** A callback borrows its closure for `'a`; it cannot outlive it. Only a
-//!   `'static` closure can be [leaked](Thunk::leak) for APIs that keep a callback forever.
+//! - **Lifetimes.** A callback's owner borrows its closure for `'a`; the owner cannot outlive
+//!   it. Only a `'static` closure can be [leaked](Thunk::leak) for APIs that keep a callback
+//!   forever. (The function pointer itself is a plain value: see the promises below.)
 //! - **Threads.** A thunk's [thread mode](threads) admits only closures that may go where C
 //!   may call them: `Local` (the owner's thread), `Send`, `Sync` (concurrent calls, `Fn`
 //!   only). `UserData::new_sync` requires `Fn + Sync`.
@@ -72,9 +73,12 @@
 //!
 //! - the signature type matches the C declaration exactly (ABI, argument and return types);
 //! - C does not call the pointer after the owner is dropped (a stale call is caught only until
-//!   the slot is reused), nor, for user-data callbacks, with any other user-data value;
-//! - C calls from the threads the mode allows (for `UserData::new`: not concurrently, and
-//!   from another thread only if the closure is `Send`);
+//!   the slot is reused), nor after the closure's borrows end if the owner was
+//!   `mem::forget`-ten, nor, for user-data callbacks, with any other user-data value;
+//! - C calls from the threads the mode allows (for `UserData::new`: not concurrently, not
+//!   re-entrantly, and from another thread only if the closure is `Send`); neither a
+//!   `threads::Local` thunk called from another thread nor a misused `UserData::new` callback
+//!   is detected;
 //! - on i686-pc-windows-gnu, no `-unwind` panic is expected to cross a separately built
 //!   MinGW DLL: its frames are invisible to Rust's unwinder there (use [`panic::catch`]).
 #![warn(

@@ -141,9 +141,10 @@ macro_rules! thunk_type {
                 Ok($name { raw, _marker: PhantomData })
             }
 
-            /// The C function pointer. It is valid until this thunk is dropped: calling it
-            /// later aborts the process with a message until the slot is reused, and is
-            /// undefined behaviour after that.
+            /// The C function pointer. It is valid until this thunk is dropped (or, if the
+            /// thunk is leaked with `mem::forget`, until the data its closure borrows goes
+            /// away): calling it after the drop aborts the process with a message until the
+            /// slot is reused, and is undefined behaviour after that.
             ///
             /// The thunk must also outlive every call in progress: dropping it from inside its
             /// own call (say, through an `Rc<RefCell<Option<Thunk>>>` the closure holds) would
