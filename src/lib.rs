@@ -61,6 +61,10 @@
 //! - **Aliasing.** An `FnMut` thunk called again while it runs (re-entered, or from two
 //!   threads at once) aborts with a message instead of aliasing its `&mut`; an `FnOnce`
 //!   thunk called twice aborts. `Fn` callbacks may be re-entered freely.
+//! - **Drops during a call.** An `FnMut` or `FnOnce` thunk dropped while its closure runs
+//!   (from inside the call, or on another thread during one) aborts with a message: drop and
+//!   call each change the slot's state with one atomic swap, so exactly one of them wins, and
+//!   the closure is dropped exactly once.
 //! - **Stale pointers.** A dropped thunk's slot points at a handler that aborts naming the
 //!   signature, and freed slots are reused last (FIFO), so a late call from C is caught
 //!   rather than misrouted, until the slot is reused.
@@ -75,6 +79,8 @@
 //! - C does not call the pointer after the owner is dropped (a stale call is caught only until
 //!   the slot is reused), nor after the closure's borrows end if the owner was
 //!   `mem::forget`-ten, nor, for user-data callbacks, with any other user-data value;
+//! - an `Fn` thunk is not dropped while one of its calls runs (its call path reads no state,
+//!   to stay as cheap as a plain function pointer);
 //! - C calls from the threads the mode allows (for `UserData::new`: not concurrently, not
 //!   re-entrantly, and from another thread only if the closure is `Send`); neither a
 //!   `threads::Local` thunk called from another thread nor a misused `UserData::new` callback

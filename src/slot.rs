@@ -10,12 +10,32 @@
 //! | word | field | read by |
 //! |---|---|---|
 //! | 0 | `entry`: where the stub jumps | the stub |
-//! | 1 | `state`: busy / consumed flag, for `FnMut` / `FnOnce` closures | the body |
+//! | 1 | `state`: see below | bodies of `FnMut` / `FnOnce` thunks, and drop |
 //! | 2 | `frame_body`: the body a frame adapter calls | frame adapters |
 //! | 3 | `frame_stack`: bytes of stack arguments to copy (the context goes after them) | frame adapters |
 //! | 4.. | `storage`: the closure itself, or a `Box` of it when it does not fit | the body |
 //!
 //! The offsets are part of the contract with the assembly in `src/arch`.
+//!
+//! # States
+//!
+//! ```text
+//!            create            call (FnMut, FnOnce)
+//!   (free) ---------> IDLE ---------------------------> BUSY
+//!                      | ^  <---- FnMut call returns ---- |
+//!                      |         FnOnce call returns      |
+//!                 drop |   CONSUMED <---------------------+
+//!                      v      | drop
+//!                     DEAD <--+            --> (free, back of the queue)
+//! ```
+//!
+//! Every transition that can race is one atomic swap, so exactly one side wins: a drop swaps
+//! in `DEAD` and looks at what it replaced (`BUSY`: abort, the closure is in use; `IDLE`: drop
+//! the closure; `CONSUMED`: nothing left to drop), and a call swaps in `BUSY` and looks too
+//! (`IDLE`: run; `BUSY`: re-entered or concurrent, abort; `CONSUMED`: an `FnOnce` called
+//! twice, abort; `DEAD`: called after the drop, abort). An `Fn` thunk's call path reads no
+//! state, to stay as cheap as a plain function pointer: a drop racing one of its calls stays
+//! the caller's promise, as documented on `as_fn`.
 
 use core::mem::{MaybeUninit, align_of, size_of};
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -30,10 +50,11 @@ pub(crate) const STORAGE_WORDS: usize = SLOT_SIZE / size_of::<usize>() - 4;
 pub(crate) const OFFSET_FRAME_BODY: usize = 2 * size_of::<usize>();
 pub(crate) const OFFSET_FRAME_STACK: usize = 3 * size_of::<usize>();
 
-/// `state` values.
+/// `state` values (see the module documentation).
 pub(crate) const IDLE: usize = 0;
 pub(crate) const BUSY: usize = 1;
 pub(crate) const CONSUMED: usize = 2;
+pub(crate) const DEAD: usize = 3;
 
 #[repr(C)]
 pub(crate) struct Slot {
@@ -119,20 +140,43 @@ impl Slot {
         drop(unsafe { Self::take::<F>(slot) });
     }
 
-    /// Marks the slot busy for an `FnMut` call; `None` if it already was (re-entered, or called
-    /// from two threads at once).
+    /// Marks the slot busy for a call of its `FnMut` closure: `Err` with the state found if
+    /// it was not idle (re-entered or concurrent: `BUSY`; dropped: `DEAD`).
     #[inline(always)]
-    pub(crate) fn enter(&self) -> Option<BusyGuard<'_>> {
-        (self.state.swap(BUSY, Ordering::Acquire) == IDLE).then_some(BusyGuard(self))
+    pub(crate) fn enter(&self) -> Result<BusyGuard<'_, IDLE>, usize> {
+        match self.state.swap(BUSY, Ordering::Acquire) {
+            IDLE => Ok(BusyGuard(self)),
+            found => Err(found),
+        }
+    }
+
+    /// Marks the slot busy for the one call of its `FnOnce` closure: as [`enter`](Self::enter),
+    /// with `CONSUMED` found after a first call. The guard leaves the slot `CONSUMED`.
+    #[inline(always)]
+    pub(crate) fn enter_once(&self) -> Result<BusyGuard<'_, CONSUMED>, usize> {
+        match self.state.swap(BUSY, Ordering::Acquire) {
+            IDLE => Ok(BusyGuard(self)),
+            found => Err(found),
+        }
+    }
+
+    /// Marks the slot dead, for the drop of its thunk, and returns the state it replaced.
+    ///
+    /// Acquire pairs with the release of the last call's [`BusyGuard`]: whatever that call
+    /// did to the closure happens before the drop that follows.
+    #[inline]
+    pub(crate) fn kill(&self) -> usize {
+        self.state.swap(DEAD, Ordering::AcqRel)
     }
 }
 
-/// Clears the busy flag when an `FnMut` call ends, even by unwinding.
-pub(crate) struct BusyGuard<'a>(&'a Slot);
+/// Leaves the busy state when a call ends, even by unwinding: back to `IDLE` after an `FnMut`
+/// call, on to `CONSUMED` after an `FnOnce` one: the state `AFTER`.
+pub(crate) struct BusyGuard<'a, const AFTER: usize>(&'a Slot);
 
-impl Drop for BusyGuard<'_> {
+impl<const AFTER: usize> Drop for BusyGuard<'_, AFTER> {
     #[inline(always)]
     fn drop(&mut self) {
-        self.0.state.store(IDLE, Ordering::Release);
+        self.0.state.store(AFTER, Ordering::Release);
     }
 }

@@ -1,6 +1,6 @@
 //! Misuse that must abort the process with a clear message rather than run into undefined
 //! behaviour: panics in non-unwind callbacks, re-entered or concurrent FnMut thunks, stale
-//! thunk pointers, FnOnce thunks called twice.
+//! thunk pointers, FnOnce thunks called twice, FnMut and FnOnce thunks dropped mid-call.
 //!
 //! Each test runs its scenario in a child process (this same test binary, filtered to the one
 //! test, with an environment variable saying "you are the child") and checks that the child
@@ -167,6 +167,84 @@ fn fnonce_thunk_called_twice_aborts() {
     // SAFETY: deliberately calls twice, which must abort.
     unsafe { f(21) };
     unreachable!("a second call must abort");
+}
+
+/// A call parked inside an `FnMut` closure on one thread while the owner drops the thunk on
+/// another: the drop finds the slot busy and aborts, rather than free the closure under the
+/// running call.
+#[test]
+fn fnmut_thunk_dropped_on_another_thread_while_running_aborts() {
+    if !in_child(
+        "fnmut_thunk_dropped_on_another_thread_while_running_aborts",
+        &["dropped while its closure was running", "fn(i64) -> i64"],
+    ) {
+        return;
+    }
+    let (entered, wait_entered) = std::sync::mpsc::channel();
+    let (_release, wait_release) = std::sync::mpsc::channel::<()>();
+    let mut calls = 0;
+    let thunk = ThunkMut::<Cb1, trampoline::threads::Send>::new(move |x: i64| {
+        calls += 1;
+        entered.send(()).unwrap();
+        // Parked here until the process ends: the drop must abort first.
+        let _ = wait_release.recv();
+        x + calls
+    });
+    let f = thunk.as_fn();
+    // SAFETY: the thunk is `threads::Send` (one thread at a time) and alive when called.
+    std::thread::spawn(move || unsafe { f(1) });
+    wait_entered.recv().unwrap();
+    drop(thunk);
+    unreachable!("dropping a running thunk must abort");
+}
+
+/// An `FnOnce` closure that drops its own thunk while it runs (through a shared cell): the
+/// drop finds the slot busy and aborts, as for `FnMut`.
+#[test]
+fn fnonce_thunk_dropped_from_its_own_call_aborts() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    if !in_child(
+        "fnonce_thunk_dropped_from_its_own_call_aborts",
+        &["dropped while its closure was running", "fn(i64) -> i64"],
+    ) {
+        return;
+    }
+    let cell: Rc<RefCell<Option<ThunkOnce<'static, Cb1>>>> = Rc::default();
+    let inside = Rc::clone(&cell);
+    let thunk = ThunkOnce::<Cb1>::new(move |x: i64| {
+        drop(inside.borrow_mut().take());
+        x
+    });
+    let f = thunk.as_fn();
+    *cell.borrow_mut() = Some(thunk);
+    // SAFETY: the thunk is alive when called; it is dropped during the call on purpose.
+    unsafe { f(1) };
+    unreachable!("dropping a running thunk must abort");
+}
+
+/// A stale call through an `FnMut` thunk's body (it was dropped before the call read its
+/// state) aborts as stale: the drop's swap to DEAD is what the call finds.
+#[test]
+fn fnmut_thunk_called_after_drop_aborts_as_stale() {
+    if !in_child(
+        "fnmut_thunk_called_after_drop_aborts_as_stale",
+        &["called after the thunk was", "fn(i64) -> i64"],
+    ) {
+        return;
+    }
+    let mut n = 0;
+    let thunk = ThunkMut::<Cb1>::new(move |x: i64| {
+        n += x;
+        n
+    });
+    let f = thunk.as_fn();
+    // SAFETY: alive.
+    assert_eq!(unsafe { f(2) }, 2);
+    drop(thunk);
+    // SAFETY: deliberately stale.
+    unsafe { f(3) };
+    unreachable!("a stale call must abort");
 }
 
 /// stdcall-like thunks (stdcall, and thiscall with nothing in ecx) share a fastcall body on

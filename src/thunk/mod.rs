@@ -20,7 +20,7 @@ use crate::call::{CallFn, CallMut, CallOnce};
 use crate::error::Error;
 use crate::pool;
 use crate::signature::UnsafeSignature;
-use crate::slot::{BUSY, IDLE, Slot};
+use crate::slot::{BUSY, DEAD, IDLE, Slot};
 use crate::threads::{self, Admits, HandsOut, Local, kind};
 
 pub use invoke::Invoke;
@@ -30,15 +30,15 @@ pub use signature::ThunkSignature;
 /// The type-erased owner of one slot.
 struct RawThunk {
     slot: NonNull<Slot>,
-    /// Drops the closure left in the slot, if any.
-    drop_closure: unsafe fn(*const Slot),
+    /// Drops the closure left in the slot; `None` when that is a no-op (an inline closure
+    /// with no drop glue), which saves an indirect call per drop.
+    drop_closure: Option<unsafe fn(*const Slot)>,
 }
 
 impl RawThunk {
     /// Takes a slot for signature `B` and moves `closure` into it, to be called by `I`.
     fn new<B: ThunkSignature, I: Invoke<B::Args, B::Ret>, F>(
         closure: F,
-        drop_closure: unsafe fn(*const Slot),
     ) -> Result<RawThunk, Error> {
         const {
             if let Some(reason) = B::PLAN.refusal {
@@ -66,6 +66,8 @@ impl RawThunk {
             };
             (*slot).entry.store(entry, Ordering::Release);
         }
+        let drop_closure = (core::mem::needs_drop::<F>() || !crate::slot::stored_inline::<F>())
+            .then_some(Slot::drop_closure::<F> as unsafe fn(*const Slot));
         Ok(RawThunk { slot, drop_closure })
     }
 
@@ -77,37 +79,57 @@ impl RawThunk {
         unsafe { core::mem::transmute_copy::<usize, B>(&code) }
     }
 
-    /// Points the slot at the stale-call handler, drops the closure and frees the slot.
+    /// Marks the slot dead, points it at the stale-call handler, drops the closure if it is
+    /// still there, and frees the slot.
+    ///
+    /// `STATEFUL` says whether calls go through the slot's state (`FnMut` and `FnOnce`
+    /// thunks). An `Fn` thunk's never leaves IDLE, so its drop need not swap it.
     ///
     /// # Safety
     ///
     /// `B` is the signature the thunk was created for; called once.
-    unsafe fn release<B: ThunkSignature>(&mut self) {
+    unsafe fn release<B: ThunkSignature, const STATEFUL: bool>(&mut self) {
         let slot = self.slot.as_ptr();
-        // SAFETY: the slot is ours until `pool::release`.
+        // SAFETY: the slot is ours until `pool::release`. Once `kill` has swapped in DEAD, a
+        // call that races this drop finds DEAD and aborts instead of touching the closure
+        // (for `FnMut` and `FnOnce` thunks; see `crate::slot`). `drop_closure` is the drop
+        // for the closure type `new` stored.
         unsafe {
-            if (*slot).state.load(Ordering::Acquire) == BUSY {
-                abort_with(format_args!(
-                    "an FnMut thunk ({}) was dropped while it was running",
-                    core::any::type_name::<B>()
-                ));
+            let found = if STATEFUL { (*slot).kill() } else { IDLE };
+            match found {
+                BUSY => dropped_while_running(core::any::type_name::<B>()),
+                DEAD => unreachable!("a thunk is dropped once"),
+                found => {
+                    let stale = B::body::<Stale<B>>();
+                    match B::PLAN.frame {
+                        Some(_) => (*slot).frame_body.store(stale, Ordering::Release),
+                        None => (*slot).entry.store(stale, Ordering::Release),
+                    }
+                    if let (IDLE, Some(drop_closure)) = (found, self.drop_closure) {
+                        // The slot still holds the closure (never consumed): drop it, once.
+                        drop_closure(slot);
+                    }
+                }
             }
-            let stale = B::body::<Stale<B>>();
-            match B::PLAN.frame {
-                Some(_) => (*slot).frame_body.store(stale, Ordering::Release),
-                None => (*slot).entry.store(stale, Ordering::Release),
-            }
-            (self.drop_closure)(slot);
             pool::release(B::PLAN.kind, self.slot);
         }
     }
+}
+
+#[cold]
+#[inline(never)]
+fn dropped_while_running(signature: &str) -> ! {
+    abort_with(format_args!(
+        "a thunk ({signature}) was dropped while its closure was running: from inside its own \
+         call, or on another thread during a call there"
+    ))
 }
 
 /// Defines one of the public thunk types.
 macro_rules! thunk_type {
     (
         $(#[$doc:meta])*
-        $name:ident, $kind:ty, $call:ident, $strategy:ident, $drop:expr
+        $name:ident, $kind:ty, $call:ident, $strategy:ident, $stateful:expr
     ) => {
         $(#[$doc])*
         pub struct $name<'a, B: ThunkSignature, M = Local> {
@@ -137,7 +159,7 @@ macro_rules! thunk_type {
                 F: $call<B::Args, B::Ret> + 'a,
                 M: Admits<F, $kind>,
             {
-                let raw = RawThunk::new::<B, $strategy<B, F>, F>(closure, $drop)?;
+                let raw = RawThunk::new::<B, $strategy<B, F>, F>(closure)?;
                 Ok($name { raw, _marker: PhantomData })
             }
 
@@ -147,9 +169,10 @@ macro_rules! thunk_type {
             /// slot is reused, and is undefined behaviour after that.
             ///
             /// The thunk must also outlive every call in progress: dropping it from inside its
-            /// own call (say, through an `Rc<RefCell<Option<Thunk>>>` the closure holds) would
-            /// drop the closure while it runs. A `ThunkMut` dropped while running aborts; a
-            /// `Thunk` cannot tell without slowing every call, so that is the caller's promise.
+            /// own call (say, through an `Rc<RefCell<Option<Thunk>>>` the closure holds), or on
+            /// another thread while a call runs, would drop the closure under it. A `ThunkMut`
+            /// or `ThunkOnce` dropped while its closure runs aborts; a `Thunk` cannot tell
+            /// without slowing every call, so that is the caller's promise.
             #[inline]
             pub fn as_fn(&self) -> B
             where
@@ -182,7 +205,7 @@ macro_rules! thunk_type {
         impl<B: ThunkSignature, M> Drop for $name<'_, B, M> {
             fn drop(&mut self) {
                 // SAFETY: the thunk was created for `B`, and is dropped once.
-                unsafe { self.raw.release::<B>() }
+                unsafe { self.raw.release::<B, $stateful>() }
             }
         }
 
@@ -263,10 +286,7 @@ thunk_type! {
     /// let f: Cb = Thunk::<Cb, threads::Sync>::new(|x: i32| x + 1).leak();
     /// assert_eq!(f(1), 2); // safe to call: the closure lives forever and is `Sync`
     /// ```
-    Thunk, kind::Shared, CallFn, ByRef, |slot| {
-        // SAFETY: the slot holds the thunk's `F`, dropped once, here.
-        unsafe { Slot::drop_closure::<F>(slot) }
-    }
+    Thunk, kind::Shared, CallFn, ByRef, false
 }
 
 thunk_type! {
@@ -299,10 +319,7 @@ thunk_type! {
     /// # #[cfg(unix)]
     /// # unsafe extern "C" { #[link_name = "qsort"] fn libc_qsort(base: *mut c_void, n: usize, size: usize, cmp: Cmp); }
     /// ```
-    ThunkMut, kind::Exclusive, CallMut, ByMut, |slot| {
-        // SAFETY: the slot holds the thunk's `F`, dropped once, here.
-        unsafe { Slot::drop_closure::<F>(slot) }
-    }
+    ThunkMut, kind::Exclusive, CallMut, ByMut, true
 }
 
 thunk_type! {
@@ -319,15 +336,7 @@ thunk_type! {
     /// unsafe { (done.as_fn())(7) };
     /// assert_eq!(rx.recv().unwrap(), 7);
     /// ```
-    ThunkOnce, kind::Once, CallOnce, ByOnce, |slot| {
-        // SAFETY: the slot holds the thunk's `F` unless a call consumed it (then the flag
-        // says so); dropped at most once, here.
-        unsafe {
-            if (*slot).state.load(Ordering::Acquire) == IDLE {
-                Slot::drop_closure::<F>(slot)
-            }
-        }
-    }
+    ThunkOnce, kind::Once, CallOnce, ByOnce, true
 }
 
 // SAFETY: `threads::Send` admits only `Send` closures, so the closure may be dropped, and
