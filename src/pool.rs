@@ -8,11 +8,23 @@
 //!
 //! The fast path takes one uncontended lock and makes no system call; only an empty queue
 //! maps a block.
+//!
+//! # Fork
+//!
+//! A child process has only the thread that called `fork()`. Had another thread held a pool
+//! lock at that moment, the child would inherit it locked, by no one, and hang at its first
+//! create or drop. So the first use of the pools registers fork handlers: before the fork the
+//! forking thread takes every pool lock (in kind order; nothing else ever holds two), and after
+//! it, in parent and child, lets them go. The child gets consistent pools, and the parent's
+//! thunks, which it inherits, keep working there. (A `fork()` from a signal handler that
+//! interrupted this crate's own create or drop on the same thread would deadlock in the handler,
+//! as it would with any lock-taking `pthread_atfork` handler, libc's own included.)
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, Once};
 
 use crate::arch::{self, KINDS, TABLE_SIZE};
 use crate::error::Error;
@@ -50,8 +62,50 @@ fn lock(kind: usize) -> MutexGuard<'static, KindPool> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Whether the fork handlers are registered (see the module documentation).
+static FORK_HANDLERS: Once = Once::new();
+
+thread_local! {
+    /// The pool locks the forking thread holds from `before_fork` until `after_fork`.
+    static HELD_ACROSS_FORK: RefCell<[Option<MutexGuard<'static, KindPool>>; KINDS]> =
+        const { RefCell::new([const { None }; KINDS]) };
+}
+
+/// Registers the fork handlers, before any pool lock is first taken.
+#[inline]
+fn register_fork_handlers() {
+    if !FORK_HANDLERS.is_completed() {
+        register_fork_handlers_now();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn register_fork_handlers_now() {
+    FORK_HANDLERS.call_once(|| {
+        // Without them the pools still work; only a child forked mid-create could hang.
+        let _ = os::at_fork(before_fork, after_fork);
+    });
+}
+
+/// Runs in the forking thread just before `fork()`: takes every pool lock.
+unsafe extern "C" fn before_fork() {
+    for kind in 0..KINDS {
+        let guard = lock(kind);
+        // If this thread's locals are already gone (a fork during thread exit), the guard is
+        // dropped at once: no protection, but no deadlock either.
+        let _ = HELD_ACROSS_FORK.try_with(|held| held.borrow_mut()[kind] = Some(guard));
+    }
+}
+
+/// Runs in the parent and in the child just after `fork()`: lets the pool locks go.
+unsafe extern "C" fn after_fork() {
+    let _ = HELD_ACROSS_FORK.try_with(|held| held.borrow_mut().iter_mut().for_each(|g| *g = None));
+}
+
 /// Takes a free slot of stub kind `kind`, mapping a new block if there is none.
 pub(crate) fn acquire(kind: usize) -> Result<NonNull<Slot>, Error> {
+    register_fork_handlers();
     let mut pool = lock(kind);
     if pool.free.is_empty() {
         let block = os::map_block(arch::table(kind)?, FORCE_CODE_COPY.load(Ordering::Relaxed))?;
@@ -110,6 +164,7 @@ pub fn pool_stats() -> PoolStats {
         slots_per_block: TABLE_SIZE / SLOT_SIZE,
         ..PoolStats::default()
     };
+    register_fork_handlers();
     for kind in 0..KINDS {
         let pool = lock(kind);
         stats.live += pool.live;

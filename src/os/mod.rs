@@ -16,9 +16,9 @@ mod unix;
 mod windows;
 
 #[cfg(unix)]
-pub(crate) use unix::{map_block, write_stderr};
+pub(crate) use unix::{at_fork, map_block, write_stderr};
 #[cfg(windows)]
-pub(crate) use windows::{map_block, write_stderr};
+pub(crate) use windows::{at_fork, map_block, write_stderr};
 
 /// A freshly mapped block.
 pub(crate) struct MappedBlock {

@@ -21,6 +21,14 @@ pub(crate) fn write_stderr(mut bytes: &[u8]) {
     }
 }
 
+/// Has `prepare` run in the thread that calls `fork()` just before it, and `after` just after
+/// it, in the parent and in the child. Returns whether the handlers were registered.
+pub(crate) fn at_fork(prepare: unsafe extern "C" fn(), after: unsafe extern "C" fn()) -> bool {
+    // SAFETY: registers plain functions that live as long as the process (this crate is never
+    // unloaded while its blocks exist: they are never unmapped).
+    unsafe { libc::pthread_atfork(Some(prepare), Some(after), Some(after)) == 0 }
+}
+
 /// Maps a block whose code is a copy of the table at `table`.
 pub(crate) fn map_block(table: *const u8, force_copy: bool) -> Result<MappedBlock, Error> {
     // SAFETY: a fresh anonymous private mapping, which no one else knows of.

@@ -67,6 +67,11 @@ pub(crate) fn write_stderr(mut bytes: &[u8]) {
     }
 }
 
+/// Windows has no `fork()`: nothing to register.
+pub(crate) fn at_fork(_prepare: unsafe extern "C" fn(), _after: unsafe extern "C" fn()) -> bool {
+    true
+}
+
 /// Maps a block whose code is a copy of the table at `table`.
 pub(crate) fn map_block(table: *const u8, _force_copy: bool) -> Result<MappedBlock, Error> {
     // SAFETY: a fresh private allocation.

@@ -1,0 +1,93 @@
+//! `fork()` while another thread is inside thunk creation or drop: the child can still create,
+//! call and drop thunks, and the parent's thunks work in the child.
+//!
+//! Without fork handlers, a child forked while another thread holds a pool lock inherits the
+//! lock held by a thread that does not exist there, and hangs at its first create or drop.
+//! Each child here is killed by an alarm if it hangs, and the parent checks how it ended.
+#![cfg(unix)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use trampoline::{Thunk, ThunkMut, threads};
+
+type Cb = unsafe extern "C" fn(i64) -> i64;
+
+/// Forks this many children, each while the busy thread is creating and dropping thunks.
+const FORKS: usize = 200;
+
+/// What a child does: runs the parent's thunk, creates, calls and drops its own (enough to
+/// map a new block too), and exits with a code saying which step failed.
+fn child(parent: Cb) -> ! {
+    // SAFETY: alarm only arms a timer; its default action ends a child that hangs.
+    unsafe { libc::alarm(10) };
+    // SAFETY: the parent's thunk lives in the child's copy of the parent's memory.
+    if unsafe { parent(1) } != 1001 {
+        // SAFETY: _exit ends the child without running the parent's atexit handlers.
+        unsafe { libc::_exit(2) };
+    }
+    let mut sum = 0;
+    let thunks: Vec<_> = (0..3000i64)
+        .map(|i| ThunkMut::<Cb>::new(move |x: i64| x + i))
+        .collect();
+    for (i, thunk) in thunks.iter().enumerate() {
+        // SAFETY: the thunk is alive.
+        sum += unsafe { (thunk.as_fn())(1) } - i as i64;
+    }
+    drop(thunks);
+    let code = if sum == 3000 { 0 } else { 3 };
+    // SAFETY: as above.
+    unsafe { libc::_exit(code) }
+}
+
+#[test]
+fn a_child_forked_during_create_and_drop_can_use_thunks() {
+    let parent = Thunk::<Cb, threads::Sync>::new(|x: i64| x + 1000);
+    let stop = Arc::new(AtomicBool::new(false));
+    let cycles = Arc::new(AtomicUsize::new(0));
+    let busy = {
+        let (stop, cycles) = (Arc::clone(&stop), Arc::clone(&cycles));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let batch: Vec<_> = (0..64i64)
+                    .map(|i| Thunk::<Cb>::new(move |x: i64| x * i))
+                    .collect();
+                drop(batch);
+                cycles.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    while cycles.load(Ordering::Relaxed) == 0 {
+        std::thread::yield_now();
+    }
+    let mut failures = Vec::new();
+    for round in 0..FORKS {
+        // SAFETY: the child only uses async-signal-safe calls, the allocator (which glibc and
+        // musl make safe after fork) and this crate, whose fork handlers are under test.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed: {}", std::io::Error::last_os_error());
+        if pid == 0 {
+            child(parent.as_fn());
+        }
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+            failures.push((round, status));
+            if failures.len() == 3 {
+                break; // each hung child costs the alarm's 10 s
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    busy.join().unwrap();
+    assert!(
+        cycles.load(Ordering::Relaxed) > 0,
+        "the busy thread created thunks"
+    );
+    assert!(
+        failures.is_empty(),
+        "children failed (round, wait status; signal {} = SIGALRM means it hung): {failures:?}",
+        libc::SIGALRM,
+    );
+}
