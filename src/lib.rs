@@ -115,7 +115,8 @@ mod user_data;
 pub const TEST_CLIB: &str = env!("TRAMPOLINE_TEST_CLIB");
 
 pub use call::{CallFn, CallMut, CallOnce};
-pub use error::Error;
+pub use error::{Error, ImageError};
+#[cfg(feature = "test-clib")]
 #[doc(hidden)]
 pub use pool::force_code_copy;
 pub use pool::{PoolStats, pool_stats};

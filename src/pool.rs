@@ -43,6 +43,9 @@ struct KindPool {
     copied_blocks: usize,
 }
 
+/// Slots per block, in each stub kind.
+const SLOTS_PER_BLOCK: usize = TABLE_SIZE / SLOT_SIZE;
+
 static POOLS: [Mutex<KindPool>; KINDS] = [const {
     Mutex::new(KindPool {
         free: VecDeque::new(),
@@ -108,12 +111,18 @@ pub(crate) fn acquire(kind: usize) -> Result<NonNull<Slot>, Error> {
     register_fork_handlers();
     let mut pool = lock(kind);
     if pool.free.is_empty() {
+        // Room in the queue for every slot there will be, before the block exists: a drop
+        // (`release`) then never allocates, so it works even once memory has run out.
+        let more = (pool.blocks + 1) * SLOTS_PER_BLOCK - pool.free.len();
+        pool.free
+            .try_reserve_exact(more)
+            .map_err(|_| Error::MapBlock(std::io::ErrorKind::OutOfMemory.into()))?;
         let block = os::map_block(arch::table(kind)?, FORCE_CODE_COPY.load(Ordering::Relaxed))?;
         pool.blocks += 1;
         pool.copied_blocks += usize::from(block.copied);
         // SAFETY: the data table is the `TABLE_SIZE` bytes right after the code.
         let data = unsafe { block.code.add(TABLE_SIZE) };
-        pool.free.extend((0..TABLE_SIZE / SLOT_SIZE).map(|i| {
+        pool.free.extend((0..SLOTS_PER_BLOCK).map(|i| {
             // SAFETY: within the data table, which is not null.
             FreeSlot(unsafe { NonNull::new_unchecked(data.add(i * SLOT_SIZE).cast()) })
         }));
@@ -123,7 +132,7 @@ pub(crate) fn acquire(kind: usize) -> Result<NonNull<Slot>, Error> {
     Ok(slot.0)
 }
 
-/// Returns a slot to the back of its pool's queue.
+/// Returns a slot to the back of its pool's queue, which has room for it (see `acquire`).
 ///
 /// # Safety
 ///
@@ -156,12 +165,17 @@ pub struct PoolStats {
     pub copied_blocks: usize,
     /// Thunks per block, for each stub kind.
     pub slots_per_block: usize,
+    /// How many times the list of the process's mappings (`/proc/self/maps` on Linux) was
+    /// read to find the binary's file: at most once per process, however many blocks are
+    /// mapped. Always 0 elsewhere.
+    pub image_lookups: usize,
 }
 
 /// The state of the thunk pools, for leak checks and monitoring.
 pub fn pool_stats() -> PoolStats {
     let mut stats = PoolStats {
-        slots_per_block: TABLE_SIZE / SLOT_SIZE,
+        slots_per_block: SLOTS_PER_BLOCK,
+        image_lookups: os::IMAGE_LOOKUPS.load(Ordering::Relaxed),
         ..PoolStats::default()
     };
     register_fork_handlers();
@@ -176,8 +190,8 @@ pub fn pool_stats() -> PoolStats {
 }
 
 /// Makes new blocks copy their code instead of mapping it from the executable's file, to test
-/// that fallback. Not part of the API.
-#[doc(hidden)]
+/// that fallback. Only with the `test-clib` feature, which only this crate's own tests enable.
+#[cfg(feature = "test-clib")]
 pub fn force_code_copy(force: bool) {
     FORCE_CODE_COPY.store(force, Ordering::Relaxed);
 }

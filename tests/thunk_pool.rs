@@ -284,12 +284,19 @@ fn thousands_of_thunks_and_no_writable_executable_memory() {
                 m.line
             );
         }
+        let stats = pool_stats();
         assert_eq!(
-            pool_stats().copied_blocks,
-            0,
+            stats.copied_blocks, 0,
             "on Linux the code is mapped from the executable's file: no block is copied"
         );
+        assert!(stats.blocks > 2, "{stats:?}");
+        assert_eq!(
+            stats.image_lookups, 1,
+            "the file is found with one read of /proc/self/maps, not one per block: {stats:?}"
+        );
     }
+    #[cfg(not(target_os = "linux"))]
+    assert_eq!(pool_stats().image_lookups, 0);
     #[cfg(windows)]
     {
         let stats = pool_stats();

@@ -2,14 +2,22 @@
 //! by a data table of the same size (read+write). No mapping is ever writable and executable
 //! at once.
 //!
-//! - Linux: the code is mapped from the executable's (or shared object's) own file, at the
-//!   table's file offset, so no page is ever written and then executed. If that fails, it
-//!   falls back to a copy: fresh read+write memory, filled, then switched to read+execute.
-//! - macOS: the code pages are remapped from the image with `vm_remap` (no copy, works under
-//!   the hardened runtime).
-//! - Windows: fresh read+write memory, filled, switched to execute+read, instruction cache
-//!   flushed. The code pages are never written again.
+//! - Linux (`linux.rs`): the code is mapped from the binary's own file, at the table's file
+//!   offset, so no page is ever written and then executed. The file is found and checked once
+//!   per process, and kept open.
+//! - macOS (`apple.rs`): the code pages are remapped from the image with `vm_remap` (no copy,
+//!   works under the hardened runtime).
+//! - Both (`unix.rs`): if that fails, a copy: fresh read+write memory, filled, then switched
+//!   to read+execute; the error keeps why the mapping failed.
+//! - Windows (`windows.rs`): always the copy (Windows cannot map an image's pages twice),
+//!   instruction cache flushed. The code pages are never written again.
 
+use core::sync::atomic::AtomicUsize;
+
+#[cfg(target_os = "macos")]
+mod apple;
+#[cfg(target_os = "linux")]
+mod linux;
 #[cfg(unix)]
 mod unix;
 #[cfg(windows)]
@@ -27,3 +35,7 @@ pub(crate) struct MappedBlock {
     /// Whether the code was copied (and so once writable) rather than mapped from the image.
     pub(crate) copied: bool,
 }
+
+/// How many times the process's list of mappings (`/proc/self/maps`) was read to find the
+/// binary's file: once per process, not per block (see `PoolStats::image_lookups`).
+pub(crate) static IMAGE_LOOKUPS: AtomicUsize = AtomicUsize::new(0);

@@ -15,7 +15,7 @@ use std::io;
 
 use super::MappedBlock;
 use crate::arch::TABLE_SIZE;
-use crate::error::Error;
+use crate::error::{Error, ImageError};
 
 const MEM_COMMIT: u32 = 0x1000;
 const MEM_RESERVE: u32 = 0x2000;
@@ -95,7 +95,10 @@ pub(crate) fn map_block(table: *const u8, _force_copy: bool) -> Result<MappedBlo
         if VirtualProtect(region, TABLE_SIZE, PAGE_EXECUTE_READ, &mut old) == 0 {
             let error = io::Error::last_os_error();
             VirtualFree(region, 0, MEM_RELEASE);
-            return Err(Error::ProtectCode(error));
+            return Err(Error::ProtectCode {
+                image: ImageError::Unsupported,
+                copy: error,
+            });
         }
         FlushInstructionCache(GetCurrentProcess(), region, TABLE_SIZE);
     }

@@ -78,22 +78,7 @@ pub fn in_child(name: &str, expected: &[&str]) -> bool {
     if std::env::var_os(CHILD).is_some() {
         return true;
     }
-    let exe = std::env::current_exe().unwrap();
-    let runner = runner();
-    let mut words = runner.split_whitespace();
-    let mut command = match words.next() {
-        Some(program) => {
-            let mut command = std::process::Command::new(program);
-            command.args(words).arg(&exe);
-            command
-        }
-        None => std::process::Command::new(&exe),
-    };
-    let output = command
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
-        .output()
-        .expect("run the test binary as a child");
+    let output = run_child(name, &std::env::current_exe().unwrap(), &[]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         !output.status.success(),
@@ -111,6 +96,49 @@ pub fn in_child(name: &str, expected: &[&str]) -> bool {
         );
     }
     false
+}
+
+/// For tests whose scenario changes the whole process (its limits, its mounts, its
+/// executable): as [`in_child`], but the child must pass. `exe` is the binary to run (this
+/// one, or a copy of it), with `env` added to its environment. Returns false in the parent,
+/// true in the child.
+pub fn in_passing_child(name: &str, exe: &std::path::Path, env: &[(&str, &str)]) -> bool {
+    if std::env::var_os(CHILD).is_some() {
+        return true;
+    }
+    let output = run_child(name, exe, env);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{name}: the child failed ({:?}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    // What the child skipped, and why, shows in the parent's output.
+    for line in stdout.lines().filter(|line| line.starts_with("skipped:")) {
+        println!("{name}: {line}");
+    }
+    false
+}
+
+/// Runs test `name` of `exe` alone, as a child, through this target's runner.
+fn run_child(name: &str, exe: &std::path::Path, env: &[(&str, &str)]) -> std::process::Output {
+    let runner = runner();
+    let mut words = runner.split_whitespace();
+    let mut command = match words.next() {
+        Some(program) => {
+            let mut command = std::process::Command::new(program);
+            command.args(words).arg(exe);
+            command
+        }
+        None => std::process::Command::new(exe),
+    };
+    command
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run the test binary as a child")
 }
 
 /// Whether the status is that of an aborted process.
