@@ -83,16 +83,6 @@ pub enum ImageError {
     },
 }
 
-impl ImageError {
-    /// The `Os` error for a failed `call`, from its `io::Error`.
-    pub(crate) fn from_io(call: &'static str, error: &io::Error) -> ImageError {
-        ImageError::Os {
-            call,
-            code: error.raw_os_error().unwrap_or(0),
-        }
-    }
-}
-
 impl fmt::Display for ImageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -111,7 +111,7 @@ impl Image {
     fn find(address: usize) -> Result<Image, ImageError> {
         IMAGE_LOOKUPS.fetch_add(1, Ordering::Relaxed);
         let maps = std::fs::read_to_string("/proc/self/maps")
-            .map_err(|e| ImageError::from_io("read /proc/self/maps", &e))?;
+            .map_err(|e| io_error("read /proc/self/maps", &e))?;
         let lines: Vec<MapsLine<'_>> = maps.lines().filter_map(MapsLine::parse).collect();
         let own = lines
             .iter()
@@ -126,10 +126,7 @@ impl Image {
             .map(|line| (line.start, line.end, line.offset))
             .collect();
         let file = open_checked("/proc/self/exe", own).or_else(|_| open_checked(own.path, own))?;
-        let len = file
-            .metadata()
-            .map_err(|e| ImageError::from_io("fstat", &e))?
-            .len();
+        let len = file.metadata().map_err(|e| io_error("fstat", &e))?.len();
         Ok(Image { file, len, ranges })
     }
 
@@ -156,12 +153,20 @@ impl Image {
             let got = &mut chunk[..want.len()];
             self.file
                 .read_exact_at(got, offset + (i * 1024) as u64)
-                .map_err(|e| ImageError::from_io("pread", &e))?;
+                .map_err(|e| io_error("pread", &e))?;
             if got != want {
                 return Err(ImageError::ContentDiffers);
             }
         }
         Ok(())
+    }
+}
+
+/// The `ImageError` for a failed `call` that std reported as `error`.
+fn io_error(call: &'static str, error: &std::io::Error) -> ImageError {
+    ImageError::Os {
+        call,
+        code: error.raw_os_error().unwrap_or(0),
     }
 }
 
@@ -173,7 +178,7 @@ fn open_checked(path: &str, line: &MapsLine<'_>) -> Result<File, ImageError> {
             && meta.dev() == libc::makedev(line.major, line.minor)
             && meta.ino() == line.inode
     };
-    let meta = std::fs::metadata(path).map_err(|e| ImageError::from_io("stat", &e))?;
+    let meta = std::fs::metadata(path).map_err(|e| io_error("stat", &e))?;
     if !is_mapped_file(&meta) {
         return Err(ImageError::FileReplaced);
     }
@@ -181,11 +186,11 @@ fn open_checked(path: &str, line: &MapsLine<'_>) -> Result<File, ImageError> {
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)
-        .map_err(|e| ImageError::from_io("open", &e))?;
+        .map_err(|e| io_error("open", &e))?;
     match file.metadata() {
         Ok(meta) if is_mapped_file(&meta) => Ok(file),
         Ok(_) => Err(ImageError::FileReplaced),
-        Err(e) => Err(ImageError::from_io("fstat", &e)),
+        Err(e) => Err(io_error("fstat", &e)),
     }
 }
 
