@@ -66,7 +66,7 @@
 //!   call each change the slot's state with one atomic swap, so exactly one of them wins, and
 //!   the closure is dropped exactly once.
 //! - **Stale pointers.** A dropped thunk's slot points at a handler that aborts naming the
-//!   signature, and freed slots are reused last (FIFO), so a late call from C is caught
+//!   signature and where the thunk was created (`#[track_caller]`), and freed slots are reused last (FIFO), so a late call from C is caught
 //!   rather than misrouted, until the slot is reused.
 //! - **Panics.** A panic never unwinds into C unless the ABI is an `-unwind` one: by default
 //!   it aborts with a message naming the callback and the panic; [`panic::catch`] with

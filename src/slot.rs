@@ -10,7 +10,7 @@
 //! | word | field | read by |
 //! |---|---|---|
 //! | 0 | `entry`: where the stub jumps | the stub |
-//! | 1 | `state`: see below | bodies of `FnMut` / `FnOnce` thunks, and drop |
+//! | 1 | `state`: see below; once dead, also where the thunk was created | bodies of `FnMut` / `FnOnce` thunks, drop, the stale-call handler |
 //! | 2 | `frame_body`: the body a frame adapter calls | frame adapters |
 //! | 3 | `frame_stack`: bytes of stack arguments to copy (the context goes after them) | frame adapters |
 //! | 4.. | `storage`: the closure itself, or a `Box` of it when it does not fit | the body |
@@ -38,6 +38,7 @@
 //! the caller's promise, as documented on `as_fn`.
 
 use core::mem::{MaybeUninit, align_of, size_of};
+use core::panic::Location;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 /// Bytes per slot, and per stub in the code table.
@@ -50,11 +51,36 @@ pub(crate) const STORAGE_WORDS: usize = SLOT_SIZE / size_of::<usize>() - 4;
 pub(crate) const OFFSET_FRAME_BODY: usize = 2 * size_of::<usize>();
 pub(crate) const OFFSET_FRAME_STACK: usize = 3 * size_of::<usize>();
 
-/// `state` values (see the module documentation).
+/// `state` values (see the module documentation), in the low two bits.
 pub(crate) const IDLE: usize = 0;
 pub(crate) const BUSY: usize = 1;
 pub(crate) const CONSUMED: usize = 2;
 pub(crate) const DEAD: usize = 3;
+const STATE_BITS: usize = 3;
+
+/// The `state` word of a dropped thunk's slot: `DEAD`, and above it where the thunk was
+/// created, for the stale-call message (a `Location` is at least 4-aligned, so its address
+/// leaves the two state bits free). Computed when the thunk is created, stored when dropped.
+pub(crate) fn dead_state(created: &'static Location<'static>) -> usize {
+    core::ptr::from_ref(created) as usize | DEAD
+}
+
+const _: () = assert!(align_of::<Location<'static>>() > STATE_BITS);
+
+/// The state in a `state` word.
+#[inline(always)]
+pub(crate) fn state_of(word: usize) -> usize {
+    word & STATE_BITS
+}
+
+/// Where a thunk was created, from its slot's `state` word once it is dead.
+pub(crate) fn created_at(word: usize) -> Option<&'static Location<'static>> {
+    let location = word & !STATE_BITS;
+    // SAFETY: a `DEAD` word with other bits set is only ever made by `dead_state`, from a
+    // `&'static Location`.
+    (state_of(word) == DEAD && location != 0)
+        .then(|| unsafe { &*(location as *const Location<'static>) })
+}
 
 #[repr(C)]
 pub(crate) struct Slot {
@@ -160,13 +186,14 @@ impl Slot {
         }
     }
 
-    /// Marks the slot dead, for the drop of its thunk, and returns the state it replaced.
+    /// Marks the slot dead with `dead` (from [`dead_state`]), for the drop of its thunk, and
+    /// returns the state it replaced.
     ///
     /// Acquire pairs with the release of the last call's [`BusyGuard`]: whatever that call
     /// did to the closure happens before the drop that follows.
     #[inline]
-    pub(crate) fn kill(&self) -> usize {
-        self.state.swap(DEAD, Ordering::AcqRel)
+    pub(crate) fn kill(&self, dead: usize) -> usize {
+        state_of(self.state.swap(dead, Ordering::AcqRel))
     }
 }
 

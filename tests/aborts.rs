@@ -117,7 +117,9 @@ fn calling_a_dropped_thunk_aborts_naming_the_signature() {
     if !in_child(
         "calling_a_dropped_thunk_aborts_naming_the_signature",
         &[
-            "called after the thunk was",
+            "was called after the thunk (created at tests",
+            "aborts.rs:",
+            ") was dropped",
             "unsafe extern \"C\" fn(i64) -> i64",
         ],
     ) {
@@ -137,7 +139,7 @@ fn calling_a_dropped_thunk_aborts_naming_the_signature() {
 fn calling_a_dropped_frame_path_thunk_aborts() {
     if !in_child(
         "calling_a_dropped_frame_path_thunk_aborts",
-        &["called after the thunk was"],
+        &["was called after the thunk (created at tests/aborts.rs:"],
     ) {
         return;
     }
@@ -229,7 +231,11 @@ fn fnonce_thunk_dropped_from_its_own_call_aborts() {
 fn fnmut_thunk_called_after_drop_aborts_as_stale() {
     if !in_child(
         "fnmut_thunk_called_after_drop_aborts_as_stale",
-        &["called after the thunk was", "fn(i64) -> i64"],
+        &[
+            "was called after the thunk (created at tests",
+            "aborts.rs:",
+            "fn(i64) -> i64",
+        ],
     ) {
         return;
     }
@@ -278,7 +284,12 @@ fn a_dropped_thunk_left_as_a_signal_handler_aborts_from_the_handler() {
     type Handler = unsafe extern "C" fn(i32);
     if !in_child(
         "a_dropped_thunk_left_as_a_signal_handler_aborts_from_the_handler",
-        &["trampoline:", "was called after the thunk was", "fn(i32)"],
+        &[
+            "trampoline:",
+            "was called after the thunk (created at tests",
+            "aborts.rs:",
+            "fn(i32)",
+        ],
     ) {
         return;
     }

@@ -13,7 +13,9 @@ use core::marker::PhantomData;
 
 use crate::abort::abort_with;
 use crate::call::{CallFn, CallMut, CallOnce};
-use crate::slot::{BUSY, CONSUMED, Slot};
+use core::sync::atomic::Ordering;
+
+use crate::slot::{BUSY, CONSUMED, Slot, created_at, state_of};
 
 /// How a thunk body calls its closure. Implementation detail of [`ThunkSignature`].
 ///
@@ -93,7 +95,9 @@ unsafe impl<B, F: CallOnce<Args, R>, Args, R> Invoke<Args, R> for ByOnce<B, F> {
 // SAFETY: never touches the closure.
 unsafe impl<B, Args, R> Invoke<Args, R> for Stale<B> {
     unsafe fn invoke(slot: *const Slot, _args: Args) -> R {
-        stale(type_name::<B>(), slot)
+        // SAFETY: a dropped thunk's slot is still mapped (blocks never go away).
+        let word = unsafe { (*slot).state.load(Ordering::Acquire) };
+        stale(type_name::<B>(), slot, word)
     }
 }
 
@@ -106,8 +110,8 @@ unsafe impl<B, Args, R> Invoke<Args, R> for Stale<B> {
 /// instead of idle.
 #[cold]
 #[inline(never)]
-fn refused(state: usize, slot: *const Slot, closure: &str, signature: &str) -> ! {
-    match state {
+fn refused(word: usize, slot: *const Slot, closure: &str, signature: &str) -> ! {
+    match state_of(word) {
         BUSY => abort_with(format_args!(
             "an {closure} thunk ({signature}) was re-entered, or called from two threads at \
              once; an {closure} closure must not be aliased. Use Thunk with an Fn closure for \
@@ -116,16 +120,26 @@ fn refused(state: usize, slot: *const Slot, closure: &str, signature: &str) -> !
         CONSUMED => abort_with(format_args!(
             "an FnOnce thunk ({signature}) was called a second time"
         )),
-        _ => stale(signature, slot),
+        _ => stale(signature, slot, word),
     }
 }
 
-/// Aborts a call through a dropped thunk.
+/// Aborts a call through a dropped thunk, whose slot's state word was `word`.
 #[cold]
 #[inline(never)]
-fn stale(signature: &str, slot: *const Slot) -> ! {
+fn stale(signature: &str, slot: *const Slot, word: usize) -> ! {
+    struct CreatedAt(usize);
+    impl core::fmt::Display for CreatedAt {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            match created_at(self.0) {
+                Some(location) => write!(f, " (created at {location})"),
+                None => Ok(()),
+            }
+        }
+    }
     abort_with(format_args!(
-        "a thunk's function pointer ({signature}, slot {slot:p}) was called after the thunk \
-         was dropped: C kept a callback past its lifetime"
+        "a thunk's function pointer ({signature}, slot {slot:p}) was called after the thunk{} \
+         was dropped: C kept a callback past its lifetime",
+        CreatedAt(word)
     ))
 }

@@ -20,8 +20,9 @@ use crate::call::{CallFn, CallMut, CallOnce};
 use crate::error::Error;
 use crate::pool;
 use crate::signature::UnsafeSignature;
-use crate::slot::{BUSY, DEAD, IDLE, Slot};
+use crate::slot::{BUSY, DEAD, IDLE, Slot, dead_state};
 use crate::threads::{self, Admits, HandsOut, Local, kind};
+use core::panic::Location;
 
 pub use invoke::Invoke;
 use invoke::{ByMut, ByOnce, ByRef, Stale};
@@ -33,12 +34,15 @@ struct RawThunk {
     /// Drops the closure left in the slot; `None` when that is a no-op (an inline closure
     /// with no drop glue), which saves an indirect call per drop.
     drop_closure: Option<unsafe fn(*const Slot)>,
+    /// The slot's `state` word once dropped: DEAD, and where the thunk was created.
+    dead_state: usize,
 }
 
 impl RawThunk {
     /// Takes a slot for signature `B` and moves `closure` into it, to be called by `I`.
     fn new<B: ThunkSignature, I: Invoke<B::Args, B::Ret>, F>(
         closure: F,
+        created: &'static Location<'static>,
     ) -> Result<RawThunk, Error> {
         const {
             if let Some(reason) = B::PLAN.refusal {
@@ -68,7 +72,11 @@ impl RawThunk {
         }
         let drop_closure = (core::mem::needs_drop::<F>() || !crate::slot::stored_inline::<F>())
             .then_some(Slot::drop_closure::<F> as unsafe fn(*const Slot));
-        Ok(RawThunk { slot, drop_closure })
+        Ok(RawThunk {
+            slot,
+            drop_closure,
+            dead_state: dead_state(created),
+        })
     }
 
     /// The stub's address, as the signature type.
@@ -95,7 +103,12 @@ impl RawThunk {
         // (for `FnMut` and `FnOnce` thunks; see `crate::slot`). `drop_closure` is the drop
         // for the closure type `new` stored.
         unsafe {
-            let found = if STATEFUL { (*slot).kill() } else { IDLE };
+            let found = if STATEFUL {
+                (*slot).kill(self.dead_state)
+            } else {
+                (*slot).state.store(self.dead_state, Ordering::Relaxed);
+                IDLE
+            };
             match found {
                 BUSY => dropped_while_running(core::any::type_name::<B>()),
                 DEAD => unreachable!("a thunk is dropped once"),
@@ -144,6 +157,7 @@ macro_rules! thunk_type {
             ///
             /// When no memory can be mapped for a new block of thunks; see
             /// [`try_new`](Self::try_new).
+            #[track_caller]
             pub fn new<F>(closure: F) -> Self
             where
                 F: $call<B::Args, B::Ret> + 'a,
@@ -154,12 +168,16 @@ macro_rules! thunk_type {
             }
 
             /// Creates a thunk that calls `closure`, or says why it cannot.
+            ///
+            /// Where it is called from is kept, so that a call from C after the thunk is
+            /// dropped aborts with a message that names the place the thunk was created.
+            #[track_caller]
             pub fn try_new<F>(closure: F) -> Result<Self, Error>
             where
                 F: $call<B::Args, B::Ret> + 'a,
                 M: Admits<F, $kind>,
             {
-                let raw = RawThunk::new::<B, $strategy<B, F>, F>(closure)?;
+                let raw = RawThunk::new::<B, $strategy<B, F>, F>(closure, Location::caller())?;
                 Ok($name { raw, _marker: PhantomData })
             }
 
