@@ -98,6 +98,20 @@ pub fn in_child(name: &str, expected: &[&str]) -> bool {
     false
 }
 
+/// Whether this test binary runs under an emulator (a cargo runner such as qemu-user). Prints
+/// why `name` is skipped if so: an emulator handles `/proc/self/exe`, the address space and
+/// mappings itself, so scenarios about those would test the emulator.
+pub fn skipped_under_emulator(name: &str) -> bool {
+    let emulated = !cfg!(windows) && !runner().is_empty();
+    if emulated {
+        println!(
+            "{name}: skipped: under an emulator ({}), which emulates /proc/self/exe and the address space itself",
+            runner()
+        );
+    }
+    emulated
+}
+
 /// For tests whose scenario changes the whole process (its limits, its mounts, its
 /// executable): as [`in_child`], but the child must pass. `exe` is the binary to run (this
 /// one, or a copy of it), with `env` added to its environment. Returns false in the parent,
