@@ -26,7 +26,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, Once};
 
-use crate::arch::{self, KINDS, TABLE_SIZE};
+use crate::arch::{self, KINDS, StubKind, TABLE_SIZE};
 use crate::error::Error;
 use crate::os;
 use crate::slot::{SLOT_SIZE, Slot};
@@ -58,9 +58,9 @@ static POOLS: [Mutex<KindPool>; KINDS] = [const {
 /// Set by tests to exercise the fallback that copies code instead of mapping it.
 static FORCE_CODE_COPY: AtomicBool = AtomicBool::new(false);
 
-fn lock(kind: usize) -> MutexGuard<'static, KindPool> {
+fn lock(kind: StubKind) -> MutexGuard<'static, KindPool> {
     // No user code runs under the lock, so a poisoned lock still guards consistent data.
-    POOLS[kind]
+    POOLS[kind.index()]
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -93,11 +93,11 @@ fn register_fork_handlers_now() {
 
 /// Runs in the forking thread just before `fork()`: takes every pool lock.
 unsafe extern "C" fn before_fork() {
-    for kind in 0..KINDS {
+    for kind in StubKind::all() {
         let guard = lock(kind);
         // If this thread's locals are already gone (a fork during thread exit), the guard is
         // dropped at once: no protection, but no deadlock either.
-        let _ = HELD_ACROSS_FORK.try_with(|held| held.borrow_mut()[kind] = Some(guard));
+        let _ = HELD_ACROSS_FORK.try_with(|held| held.borrow_mut()[kind.index()] = Some(guard));
     }
 }
 
@@ -107,7 +107,7 @@ unsafe extern "C" fn after_fork() {
 }
 
 /// Takes a free slot of stub kind `kind`, mapping a new block if there is none.
-pub(crate) fn acquire(kind: usize) -> Result<NonNull<Slot>, Error> {
+pub(crate) fn acquire(kind: StubKind) -> Result<NonNull<Slot>, Error> {
     register_fork_handlers();
     let mut pool = lock(kind);
     if pool.free.is_empty() {
@@ -137,7 +137,7 @@ pub(crate) fn acquire(kind: usize) -> Result<NonNull<Slot>, Error> {
 /// # Safety
 ///
 /// `slot` came from `acquire(kind)` and is no longer used by its thunk.
-pub(crate) unsafe fn release(kind: usize, slot: NonNull<Slot>) {
+pub(crate) unsafe fn release(kind: StubKind, slot: NonNull<Slot>) {
     let mut pool = lock(kind);
     pool.live -= 1;
     pool.free.push_back(FreeSlot(slot));
@@ -179,7 +179,7 @@ pub fn pool_stats() -> PoolStats {
         ..PoolStats::default()
     };
     register_fork_handlers();
-    for kind in 0..KINDS {
+    for kind in StubKind::all() {
         let pool = lock(kind);
         stats.live += pool.live;
         stats.free += pool.free.len();

@@ -12,7 +12,7 @@
 
 use core::arch::naked_asm;
 
-use super::{Frame, Plan};
+use super::{Frame, Plan, StubKind};
 use crate::signature::Abi;
 use crate::slot::{OFFSET_FRAME_BODY, OFFSET_FRAME_STACK, SLOT_SIZE};
 use crate::types::AbiClass;
@@ -68,12 +68,21 @@ stub_table!(table_x6, "x6");
 stub_table!(table_x7, "x7");
 stub_table!(table_x9, "x9");
 
-/// The stub tables, by kind: x0-x7, then the frame kind.
-pub(crate) const TABLES: [unsafe extern "C" fn(); KINDS] = [
-    table_x0, table_x1, table_x2, table_x3, table_x4, table_x5, table_x6, table_x7, table_x9,
-];
-pub(crate) const KINDS: usize = 9;
-const FRAME_KIND: usize = 8;
+stub_kinds! {
+    X0 => table_x0,
+    X1 => table_x1,
+    X2 => table_x2,
+    X3 => table_x3,
+    X4 => table_x4,
+    X5 => table_x5,
+    X6 => table_x6,
+    X7 => table_x7,
+    /// x9: the scratch register in which the frame adapter takes the slot.
+    FRAME => table_x9,
+}
+
+/// The kind whose stubs put `ctx` in the n-th integer argument register.
+const REGISTER_KINDS: [StubKind; 8] = [X0, X1, X2, X3, X4, X5, X6, X7];
 
 /// AAPCS64 frame adapter.
 ///
@@ -148,13 +157,13 @@ pub(crate) const fn plan(_abi: Abi, args: &[AbiClass]) -> Plan {
         i += 1;
     }
     if ints < 8 {
-        return Plan::register(ints);
+        return Plan::register(REGISTER_KINDS[ints]);
     }
     // `ctx`, a pointer, takes the next 8-byte-aligned stack slot.
-    Plan::frame(
-        FRAME_KIND,
-        Frame::new(frame_aapcs64, stack.next_multiple_of(8)),
-    )
+    Plan::Frame {
+        kind: FRAME,
+        frame: Frame::new(frame_aapcs64, stack.next_multiple_of(8)),
+    }
 }
 
 /// The end of a stack argument of `size` bytes placed after `offset`.

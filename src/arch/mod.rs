@@ -90,6 +90,26 @@ macro_rules! seh_proc {
     };
 }
 
+/// Declares an architecture's stub kinds, each named by the register its stubs put the context
+/// in and paired with its table: the `StubKind` constants are numbered in the order written,
+/// and `TABLES` lists the tables in that same order, so a name can never pick another
+/// register's table.
+macro_rules! stub_kinds {
+    ($($(#[$doc:meta])* $kind:ident => $table:ident,)*) => {
+        stub_kinds!(@number 0u8, $($(#[$doc])* $kind,)*);
+        /// How many stub kinds (and tables, and pools) there are.
+        pub(crate) const KINDS: usize = [$(stringify!($kind)),*].len();
+        /// The stub tables, by kind.
+        pub(crate) const TABLES: [unsafe extern "C" fn(); KINDS] = [$($table),*];
+    };
+    (@number $n:expr, $(#[$doc:meta])* $kind:ident, $($rest:tt)*) => {
+        $(#[$doc])*
+        pub(crate) const $kind: super::StubKind = super::StubKind($n);
+        stub_kinds!(@number $n + 1, $($rest)*);
+    };
+    (@number $n:expr,) => {};
+}
+
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
 #[cfg(target_arch = "x86")]
@@ -116,10 +136,27 @@ use crate::signature::Abi;
 use crate::slot::SLOT_SIZE;
 use crate::types::AbiClass;
 
+/// One stub table, and the pool of slots behind it: named (in each architecture's file) by the
+/// register its stubs put the context in.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct StubKind(u8);
+
+impl StubKind {
+    /// Every kind, in table order.
+    pub(crate) fn all() -> impl Iterator<Item = StubKind> {
+        (0..KINDS as u8).map(StubKind)
+    }
+
+    /// The kind's index in `TABLES`, and in the pools.
+    pub(crate) const fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
 /// The start of the code table of stub kind `kind`, in this binary's own text, checked to
 /// hold stubs.
-pub(crate) fn table(kind: usize) -> Result<*const u8, Error> {
-    let mut function = TABLES[kind] as usize;
+pub(crate) fn table(kind: StubKind) -> Result<*const u8, Error> {
+    let mut function = TABLES[kind.index()] as usize;
     if cfg!(all(
         windows,
         any(target_arch = "x86", target_arch = "x86_64")
@@ -191,46 +228,57 @@ impl Frame {
 
 /// How a signature's thunk receives its context.
 #[derive(Clone, Copy)]
-pub(crate) struct Plan {
-    /// Which stub table to take a slot from.
-    pub(crate) kind: usize,
-    /// `Some` when no register is free: the stub jumps to a frame adapter.
-    pub(crate) frame: Option<Frame>,
-    /// On 32-bit x86, a stdcall-like signature whose body is
-    /// `extern "fastcall" fn(ctx, _edx: u32, a0, .., an)` rather than `fn(a0, .., an, ctx)`.
+pub(crate) enum Plan {
+    /// The stub puts the context in an argument register and jumps straight to the body.
+    Register {
+        kind: StubKind,
+        /// On 32-bit x86, a stdcall-like signature whose body is
+        /// `extern "fastcall" fn(ctx, _edx: u32, a0, .., an)` rather than `fn(a0, .., an, ctx)`.
+        fastcall_prefix: bool,
+    },
+    /// No register is free: the stub puts the context in a scratch register and jumps to a
+    /// frame adapter, which calls the body.
+    Frame { kind: StubKind, frame: Frame },
+    /// The signature cannot have a thunk on this target, for this reason.
     #[cfg_attr(not(target_arch = "x86"), allow(dead_code))]
-    pub(crate) fastcall_prefix: bool,
-    /// Why the signature cannot have a thunk on this target, if it cannot.
-    pub(crate) refusal: Option<&'static str>,
+    Refused(&'static str),
 }
 
 impl Plan {
-    pub(crate) const fn register(kind: usize) -> Plan {
-        Plan {
+    pub(crate) const fn register(kind: StubKind) -> Plan {
+        Plan::Register {
             kind,
-            frame: None,
             fastcall_prefix: false,
-            refusal: None,
         }
     }
 
-    pub(crate) const fn frame(kind: usize, frame: Frame) -> Plan {
-        Plan {
-            kind,
-            frame: Some(frame),
-            fastcall_prefix: false,
-            refusal: None,
+    /// The stub kind, for a plan that is not refused (the thunk constructors refuse those at
+    /// compile time, before asking).
+    pub(crate) const fn kind(self) -> StubKind {
+        match self {
+            Plan::Register { kind, .. } | Plan::Frame { kind, .. } => kind,
+            Plan::Refused(reason) => panic!("{}", reason),
         }
     }
 
+    /// The frame adapter's setup, if the plan goes through one.
+    pub(crate) const fn frame(self) -> Option<Frame> {
+        match self {
+            Plan::Frame { frame, .. } => Some(frame),
+            _ => None,
+        }
+    }
+
+    /// Whether the body takes the context first, fastcall-style (32-bit x86).
     #[cfg_attr(not(target_arch = "x86"), allow(dead_code))]
-    pub(crate) const fn refused(reason: &'static str) -> Plan {
-        Plan {
-            kind: 0,
-            frame: None,
-            fastcall_prefix: false,
-            refusal: Some(reason),
-        }
+    pub(crate) const fn fastcall_prefix(self) -> bool {
+        matches!(
+            self,
+            Plan::Register {
+                fastcall_prefix: true,
+                ..
+            }
+        )
     }
 }
 
@@ -265,7 +313,7 @@ mod tests {
 
     #[test]
     fn every_table_is_found_and_a_changed_byte_is_noticed() {
-        for kind in 0..KINDS {
+        for kind in StubKind::all() {
             let table = table(kind).expect("this binary's own table");
             // SAFETY: `table` found `TABLE_SIZE` bytes of stubs there.
             let mut copy = unsafe { core::slice::from_raw_parts(table, TABLE_SIZE) }.to_vec();

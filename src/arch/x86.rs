@@ -75,12 +75,12 @@ stub_table!(table_ecx, "mov ecx, eax");
 stub_table!(table_edx, "mov edx, eax");
 stub_table!(table_eax, "");
 
-/// The stub tables, by kind: ctx in ecx, in edx, or in eax for a frame adapter.
-pub(crate) const TABLES: [unsafe extern "C" fn(); KINDS] = [table_ecx, table_edx, table_eax];
-pub(crate) const KINDS: usize = 3;
-const ECX: usize = 0;
-const EDX: usize = 1;
-const FRAME_KIND: usize = 2;
+stub_kinds! {
+    ECX => table_ecx,
+    EDX => table_edx,
+    /// eax: where the frame adapters take the slot.
+    FRAME => table_eax,
+}
 
 /// Defines the frame adapter that returns with `ret $pop`.
 ///
@@ -180,7 +180,10 @@ const fn is_register_integer(class: AbiClass) -> bool {
 /// A frame plan for a signature whose stack arguments are `stack` bytes, `pop` of which the
 /// callee pops.
 const fn frame(stack: usize, pop: usize) -> Plan {
-    Plan::frame(FRAME_KIND, Frame::new(FRAME_ADAPTERS[pop / 4], stack))
+    Plan::Frame {
+        kind: FRAME,
+        frame: Frame::new(FRAME_ADAPTERS[pop / 4], stack),
+    }
 }
 
 /// Where `ctx` goes for a signature with `abi` and `args`.
@@ -194,14 +197,15 @@ pub(crate) const fn plan(abi: Abi, args: &[AbiClass]) -> Plan {
         }
         Abi::Fastcall => fastcall_plan(args),
         Abi::Thiscall => thiscall_plan(args),
-        Abi::Win64 | Abi::Sysv64 => Plan::refused("win64 and sysv64 are x86_64 ABIs"),
+        Abi::Win64 | Abi::Sysv64 => Plan::Refused("win64 and sysv64 are x86_64 ABIs"),
     }
 }
 
 const fn stdcall_plan() -> Plan {
-    let mut plan = Plan::register(ECX);
-    plan.fastcall_prefix = true;
-    plan
+    Plan::Register {
+        kind: ECX,
+        fastcall_prefix: true,
+    }
 }
 
 /// Bytes of stack taken by `args[first..]`.
@@ -261,7 +265,7 @@ const fn thiscall_plan(args: &[AbiClass]) -> Plan {
     let mut i = 0;
     while i < args.len() {
         if !args[i].is_float() {
-            return Plan::refused(
+            return Plan::Refused(
                 "a thiscall signature whose first argument is not a 32-bit integer or \
                  pointer, but which has other integer arguments, is not supported",
             );

@@ -18,7 +18,7 @@
 
 use core::arch::naked_asm;
 
-use super::{Frame, Plan};
+use super::{Frame, Plan, StubKind};
 use crate::signature::Abi;
 use crate::slot::{OFFSET_FRAME_BODY, OFFSET_FRAME_STACK, SLOT_SIZE};
 use crate::types::AbiClass;
@@ -69,33 +69,21 @@ stub_table!(table_r8, "r8");
 stub_table!(table_r9, "r9");
 stub_table!(table_r11, "r11");
 
-// Stub kinds: indices into `TABLES`, named by the register the stub puts `ctx` in.
-const RDI: usize = 0;
-const RSI: usize = 1;
-const RDX: usize = 2;
-const RCX: usize = 3;
-const R8: usize = 4;
-const R9: usize = 5;
-/// r11: the scratch register in which the frame adapters take the slot.
-const FRAME: usize = 6;
-pub(crate) const KINDS: usize = 7;
+stub_kinds! {
+    RDI => table_rdi,
+    RSI => table_rsi,
+    RDX => table_rdx,
+    RCX => table_rcx,
+    R8 => table_r8,
+    R9 => table_r9,
+    /// r11: the scratch register in which the frame adapters take the slot.
+    FRAME => table_r11,
+}
 
-/// The stub tables, by kind.
-pub(crate) const TABLES: [unsafe extern "C" fn(); KINDS] = {
-    let mut tables: [unsafe extern "C" fn(); KINDS] = [table_r11; KINDS];
-    tables[RDI] = table_rdi;
-    tables[RSI] = table_rsi;
-    tables[RDX] = table_rdx;
-    tables[RCX] = table_rcx;
-    tables[R8] = table_r8;
-    tables[R9] = table_r9;
-    tables[FRAME] = table_r11;
-    tables
-};
 /// The kind whose stubs put `ctx` in the k-th System V integer argument register.
-const SYSV_KINDS: [usize; 6] = [RDI, RSI, RDX, RCX, R8, R9];
+const SYSV_KINDS: [StubKind; 6] = [RDI, RSI, RDX, RCX, R8, R9];
 /// The kind whose stubs put `ctx` in the integer register of Windows x64 argument slot n.
-const WIN64_KINDS: [usize; 4] = [RCX, RDX, R8, R9];
+const WIN64_KINDS: [StubKind; 4] = [RCX, RDX, R8, R9];
 
 /// Defines a frame adapter, `$name`, and its copy-free variant for signatures with no stack
 /// arguments, `$no_stack`; `$home` is the callee's home area: 0 for System V, 32 for Windows x64.
@@ -221,7 +209,10 @@ pub(crate) const fn plan(abi: Abi, args: &[AbiClass]) -> Plan {
         } else {
             frame_win64
         };
-        return Plan::frame(FRAME, Frame::new(adapter, 8 * (n - 4)));
+        return Plan::Frame {
+            kind: FRAME,
+            frame: Frame::new(adapter, 8 * (n - 4)),
+        };
     }
     let (mut ints, mut floats, mut i) = (0usize, 0usize, 0);
     while i < args.len() {
@@ -241,5 +232,8 @@ pub(crate) const fn plan(abi: Abi, args: &[AbiClass]) -> Plan {
     } else {
         frame_sysv
     };
-    Plan::frame(FRAME, Frame::new(adapter, 8 * spilled))
+    Plan::Frame {
+        kind: FRAME,
+        frame: Frame::new(adapter, 8 * spilled),
+    }
 }

@@ -252,7 +252,7 @@ mod tests {
 
     #[test]
     fn the_image_is_found_once_and_holds_every_table() {
-        for kind in 0..crate::arch::KINDS {
+        for kind in crate::arch::StubKind::all() {
             let table = crate::arch::table(kind).unwrap();
             let image = Image::find(table as usize).expect("the test binary's own file");
             let offset = image.offset_of(table as usize).unwrap();
@@ -264,7 +264,8 @@ mod tests {
 
     /// The maps line of this test binary's table, as `Image::find` sees it.
     fn own_line(maps: &str) -> MapsLine<'_> {
-        let table = crate::arch::table(0).unwrap() as usize;
+        let table =
+            crate::arch::table(crate::arch::StubKind::all().next().unwrap()).unwrap() as usize;
         maps.lines()
             .filter_map(MapsLine::parse)
             .find(|line| (line.start..line.end).contains(&table))
@@ -306,7 +307,7 @@ mod tests {
 
     #[test]
     fn bytes_that_differ_from_the_table_are_refused() {
-        let table = crate::arch::table(0).unwrap();
+        let table = crate::arch::table(crate::arch::StubKind::all().next().unwrap()).unwrap();
         let image = Image::find(table as usize).unwrap();
         let offset = image.offset_of(table as usize).unwrap();
         // SAFETY: the table's bytes are readable code.

@@ -16,6 +16,7 @@ use core::ptr::NonNull;
 use core::sync::atomic::Ordering;
 
 use crate::abort::abort_with;
+use crate::arch::Plan;
 use crate::call::{CallFn, CallMut, CallOnce};
 use crate::error::Error;
 use crate::pool;
@@ -45,13 +46,13 @@ impl RawThunk {
         created: &'static Location<'static>,
     ) -> Result<RawThunk, Error> {
         const {
-            if let Some(reason) = B::PLAN.refusal {
+            if let Plan::Refused(reason) = B::PLAN {
                 panic!("{}", reason);
             }
             assert!(size_of::<B>() == size_of::<usize>());
         };
         let plan = B::PLAN;
-        let slot = pool::acquire(plan.kind)?;
+        let slot = pool::acquire(plan.kind())?;
         let body = B::body::<I>();
         // SAFETY: `acquire` gave us this slot, free and unaliased, until `release`. The
         // entry is published last, with release ordering, so a thread that is handed the
@@ -60,7 +61,7 @@ impl RawThunk {
             let slot = slot.as_ptr();
             Slot::store(slot, closure);
             (*slot).state.store(IDLE, Ordering::Relaxed);
-            let entry = match plan.frame {
+            let entry = match plan.frame() {
                 Some(frame) => {
                     (*slot).frame_stack.store(frame.stack, Ordering::Relaxed);
                     (*slot).frame_body.store(body, Ordering::Relaxed);
@@ -114,7 +115,7 @@ impl RawThunk {
                 DEAD => unreachable!("a thunk is dropped once"),
                 found => {
                     let stale = B::body::<Stale<B>>();
-                    match B::PLAN.frame {
+                    match B::PLAN.frame() {
                         Some(_) => (*slot).frame_body.store(stale, Ordering::Release),
                         None => (*slot).entry.store(stale, Ordering::Release),
                     }
@@ -124,7 +125,7 @@ impl RawThunk {
                     }
                 }
             }
-            pool::release(B::PLAN.kind, self.slot);
+            pool::release(B::PLAN.kind(), self.slot);
         }
     }
 }

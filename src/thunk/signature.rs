@@ -56,7 +56,7 @@ macro_rules! impl_thunk_signature {
                     })
                 }
                 #[cfg(target_arch = "x86")]
-                if Self::PLAN.fastcall_prefix {
+                if Self::PLAN.fastcall_prefix() {
                     return impl_thunk_signature!(@prefixed $unwind $abi I [$($A $a)*]);
                 }
                 body::<I, R, $($A),*> as unsafe extern $abi fn($($A,)* *const Slot) -> R as usize
