@@ -512,80 +512,17 @@ macro_rules! echo_case {
 
 #[test]
 fn every_integer_width_with_edge_values() {
-    echo_case!(i8, "i8", [0, 1, -1, i8::MIN, i8::MAX], |x| !x);
-    echo_case!(u8, "u8", [0, 1, 0x80, u8::MAX], |x| !x);
-    echo_case!(i16, "i16", [0, -1, i16::MIN, i16::MAX, 0x80], |x| !x);
-    echo_case!(u16, "u16", [0, 0x8000, u16::MAX], |x| !x);
-    echo_case!(i32, "i32", [0, -1, i32::MIN, i32::MAX], |x| !x);
-    echo_case!(u32, "u32", [0, 0x8000_0000, u32::MAX], |x| !x);
-    echo_case!(
-        i64,
-        "i64",
-        [0, -1, i64::MIN, i64::MAX, 0x1_0000_0000],
-        |x| !x
-    );
-    echo_case!(
-        u64,
-        "u64",
-        [0, u64::MAX, 0x8000_0000_0000_0001, 0xffff_ffff],
-        |x| !x
-    );
-    echo_case!(isize, "isize", [0, -1, isize::MIN, isize::MAX], |x| !x);
-    echo_case!(
-        usize,
-        "usize",
-        [0, usize::MAX, 1 << (usize::BITS - 1)],
-        |x| !x
-    );
-    echo_case!(bool, "bool", [false, true], |x| !x);
+    common::edge_values::integer_edge_values!(echo_case);
 }
 
 #[test]
 fn floats_with_nan_payloads_signed_zeros_and_subnormals() {
-    echo_case!(
-        f32,
-        "f32",
-        [
-            0.0,
-            -0.0,
-            f32::from_bits(0x7fc0_1234),
-            f32::from_bits(1),
-            f32::MAX,
-            f32::NEG_INFINITY
-        ],
-        |x| f32::from_bits(x.to_bits() ^ 0x8000_0000),
-        |x: f32| x.to_bits()
-    );
-    echo_case!(
-        f64,
-        "f64",
-        [
-            0.0,
-            -0.0,
-            f64::from_bits(0x7ff8_0000_dead_beef),
-            f64::from_bits(1),
-            f64::MIN,
-            f64::INFINITY
-        ],
-        |x| f64::from_bits(x.to_bits() ^ 0x8000_0000_0000_0000),
-        |x: f64| x.to_bits()
-    );
+    common::edge_values::float_edge_values!(echo_case);
 }
 
 #[test]
 fn pointers_with_high_bits() {
-    echo_case!(
-        *mut c_void,
-        "ptr",
-        [
-            core::ptr::null_mut(),
-            core::ptr::without_provenance_mut(1),
-            core::ptr::without_provenance_mut(usize::MAX),
-            core::ptr::without_provenance_mut(usize::MAX / 3),
-        ],
-        |x| x.wrapping_byte_add(8),
-        |x: *mut c_void| x.addr()
-    );
+    common::edge_values::pointer_edge_values!(echo_case);
 }
 
 /// Small integers returned by the callback and widened to 64 bits by C: a callee returning the
@@ -608,13 +545,7 @@ macro_rules! widen_case {
 
 #[test]
 fn small_integer_returns_are_extended_as_c_expects() {
-    widen_case!(i8, "i8", [-1, i8::MIN, i8::MAX]);
-    widen_case!(u8, "u8", [0xff, 0x80]);
-    widen_case!(i16, "i16", [-1, i16::MIN]);
-    widen_case!(u16, "u16", [0xffff, 0x8000]);
-    widen_case!(i32, "i32", [-1, i32::MIN]);
-    widen_case!(u32, "u32", [u32::MAX, 0x8000_0000]);
-    widen_case!(bool, "bool", [true, false]);
+    common::edge_values::widening_edge_values!(widen_case);
 }
 
 #[test]

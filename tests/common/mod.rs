@@ -5,6 +5,9 @@ use std::sync::OnceLock;
 
 use libloading::Library;
 
+#[allow(unused_macros)]
+pub mod edge_values;
+
 /// The path `build.rs` built the C test library at.
 pub const CLIB_PATH: &str = env!("TRAMPOLINE_TEST_CLIB");
 
