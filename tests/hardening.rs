@@ -81,8 +81,9 @@ fn thunks_work_when_write_then_execute_is_forbidden() {
     assert!(stats.blocks >= 3000 / stats.slots_per_block, "{stats:?}");
     assert_eq!(stats.copied_blocks, 0, "{stats:?}");
 
-    // Both ways refused: fill the current block, then ask for one more.
+    // Both ways refused: use up the free slots of this kind, then ask for one more.
     let before = Thunk::<Cb>::new(|x: i64| x - 1);
+    let forced = pool_stats();
     trampoline::force_code_copy(true);
     let mut kept = Vec::new();
     let error = loop {
@@ -90,8 +91,9 @@ fn thunks_work_when_write_then_execute_is_forbidden() {
             Ok(thunk) => kept.push(thunk),
             Err(error) => break error,
         }
-        assert!(kept.len() <= 2 * stats.slots_per_block, "no error came");
+        assert!(kept.len() <= forced.free, "no error came");
     };
+    assert_eq!(pool_stats().blocks, forced.blocks, "no block was added");
     match &error {
         Error::ProtectCode { image, copy, .. } => {
             assert_eq!(*image, ImageError::Disabled);
@@ -104,15 +106,12 @@ fn thunks_work_when_write_then_execute_is_forbidden() {
         message.contains("turned off") && message.contains("ermission denied"),
         "{message}"
     );
-    assert_eq!(
-        kept.len(),
-        stats.slots_per_block - 1,
-        "the rest of the first block"
-    );
     // SAFETY: both alive.
     unsafe {
         assert_eq!((before.as_fn())(5), 4);
-        assert_eq!((kept[kept.len() - 1].as_fn())(5), 5);
+        if let Some(last) = kept.last() {
+            assert_eq!((last.as_fn())(5), 5);
+        }
     }
 }
 
@@ -131,6 +130,9 @@ fn thunks_survive_running_out_of_address_space() {
         return;
     }
     let first = Thunk::<Cb>::new(|x: i64| x + 1);
+    // What the test itself needs, allocated while it still can be.
+    let mut thunks = Vec::with_capacity(1 << 20);
+    let mut hoard: Vec<*mut c_void> = Vec::with_capacity(1 << 16);
     // Room for a few more blocks, then nothing.
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let vm_kb: u64 = status
@@ -145,7 +147,6 @@ fn thunks_survive_running_out_of_address_space() {
     };
     // SAFETY: lowers this child's own soft limit.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &rlimit) }, 0);
-    let mut thunks = Vec::with_capacity(1 << 20);
     let error = loop {
         match Thunk::<Cb>::try_new(move |x: i64| x * 2) {
             Ok(thunk) => thunks.push(thunk),
@@ -164,7 +165,6 @@ fn thunks_survive_running_out_of_address_space() {
     }
     assert_eq!(pool_stats().live, thunks.len() + 1);
     // Take whatever the allocator still has, so that a drop that allocated would abort.
-    let mut hoard: Vec<*mut c_void> = Vec::with_capacity(1 << 16);
     for size in [1 << 16, 1 << 12, 1 << 8, 16] {
         while hoard.len() < hoard.capacity() {
             // SAFETY: plain allocation; freed below.
