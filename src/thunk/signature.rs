@@ -23,8 +23,16 @@ use crate::types::{AbiReturn, AbiType};
 
 /// A [`Signature`] that thunks can be made for: every signature, on every supported target.
 ///
-/// A few combinations are refused, at compile time, with the reason; see the crate's
-/// documentation of thunks.
+/// A few combinations are refused at compile time, with the reason: on 32-bit x86, the
+/// `win64` and `sysv64` ABIs, and `thiscall` signatures whose first argument cannot go in ecx
+/// but whose later arguments are integers.
+///
+/// Those errors come from `cargo build`, not from `cargo check`: the refusal is a `const`
+/// block in the thunk constructors, evaluated when they are instantiated for the signature,
+/// which `cargo check` does not do. The trait system cannot refuse them earlier on stable
+/// Rust, because whether a signature is refused is computed from its argument classes (a
+/// `const fn` over `AbiClass`es), and bounding a trait impl on the result of such a
+/// computation needs `generic_const_exprs`, which is unstable.
 pub trait ThunkSignature: Signature {
     /// How the thunk receives its context on this target.
     #[doc(hidden)]
