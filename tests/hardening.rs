@@ -322,3 +322,76 @@ fn thunks_work_after_the_executable_is_deleted_or_replaced() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// `probe_stats`'s result (`tests/dylib-probe`).
+#[repr(C)]
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ProbeStats {
+    blocks: usize,
+    copied_blocks: usize,
+    live: usize,
+    image_lookups: usize,
+}
+
+/// The crate inside a cdylib that is loaded with `dlopen`, used and unloaded with `dlclose`,
+/// round after round: each load has fresh pools whose code is mapped from the library's own
+/// file, and works after the previous load is gone. Blocks are never unmapped, so each round
+/// leaves its one block behind: pinned here, documented as a limit in the README.
+#[test]
+fn a_cdylib_holding_the_crate_is_loaded_and_unloaded() {
+    const ROUNDS: usize = 20;
+    let Some(path) = std::env::var_os("TRAMPOLINE_TEST_DYLIB") else {
+        println!(
+            "a_cdylib_holding_the_crate_is_loaded_and_unloaded: skipped: TRAMPOLINE_TEST_DYLIB \
+             is not set (.ci/run builds tests/dylib-probe and sets it)"
+        );
+        return;
+    };
+    let path = Path::new(&path).canonicalize().unwrap();
+    let from_library = |m: &maps::Mapping| Path::new(&m.path) == path;
+    assert_eq!(
+        maps::mappings().iter().filter(|m| from_library(m)).count(),
+        0
+    );
+    for round in 0..ROUNDS as i64 {
+        // SAFETY: the probe library runs no initialisation code with preconditions.
+        let library = unsafe { libloading::Library::new(&path) }.unwrap();
+        // SAFETY: the declared types are the probe's (tests/dylib-probe/src/lib.rs).
+        let (make, stats) = unsafe {
+            (
+                *library
+                    .get::<extern "C" fn(i64) -> Cb>(b"probe_thunk")
+                    .unwrap(),
+                *library
+                    .get::<extern "C" fn(&mut ProbeStats)>(b"probe_stats")
+                    .unwrap(),
+            )
+        };
+        let thunk = make(round);
+        // SAFETY: the thunk was leaked inside the library, which is loaded.
+        assert_eq!(unsafe { thunk(1) }, round + 1);
+        let mut seen = ProbeStats::default();
+        stats(&mut seen);
+        let expected = ProbeStats {
+            blocks: 1,
+            copied_blocks: 0,
+            live: 1,
+            image_lookups: 1,
+        };
+        assert_eq!(
+            seen, expected,
+            "round {round}: a fresh pool, mapped from the file"
+        );
+        let code = maps::mappings()
+            .into_iter()
+            .find(|m| (m.start..m.end).contains(&(thunk as usize)))
+            .unwrap();
+        assert!(from_library(&code), "round {round}: {}", code.line);
+        drop(library);
+    }
+    assert_eq!(
+        maps::mappings().iter().filter(|m| from_library(m)).count(),
+        ROUNDS,
+        "the library is unloaded each round, but each load leaves its one block of code behind"
+    );
+}
