@@ -395,3 +395,39 @@ fn a_cdylib_holding_the_crate_is_loaded_and_unloaded() {
         "the library is unloaded each round, but each load leaves its one block of code behind"
     );
 }
+
+/// On a CPU with BTI, thunk code is mapped BTI-guarded (`PROT_BTI`), like a BTI binary's own
+/// text: an indirect call that lands anywhere but a stub's `bti c` faults. (Checked by that
+/// fault, in a forked child: qemu-user's `/proc/self/smaps` does not show the `bt` flag.)
+#[cfg(target_arch = "aarch64")]
+#[test]
+fn thunk_code_is_bti_guarded_where_the_cpu_has_bti() {
+    const HWCAP2_BTI: libc::c_ulong = 1 << 17;
+    // SAFETY: getauxval has no preconditions.
+    if unsafe { libc::getauxval(libc::AT_HWCAP2) } & HWCAP2_BTI == 0 {
+        println!("thunk_code_is_bti_guarded_where_the_cpu_has_bti: skipped: no BTI on this CPU");
+        return;
+    }
+    let thunk = Thunk::<Cb>::new(|x: i64| x + 1);
+    // SAFETY: alive; called at its landing pad, as C does.
+    assert_eq!(unsafe { (thunk.as_fn())(1) }, 2);
+    // One instruction in: past `bti c`, the rest of the stub would still work if unguarded.
+    // SAFETY: an address inside the stub, called only in the child, where it must fault.
+    let past_pad: Cb = unsafe { core::mem::transmute(thunk.as_ptr().wrapping_byte_add(4)) };
+    // SAFETY: the child only calls the stub and exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: see above; `_exit` skips the parent's atexit handlers.
+        unsafe {
+            let x = core::hint::black_box(past_pad)(1);
+            libc::_exit(if x == 2 { 0 } else { 1 });
+        }
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(
+        libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGILL,
+        "a call past the landing pad must fault with SIGILL (wait status {status:#x})"
+    );
+}
