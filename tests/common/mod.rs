@@ -1,9 +1,10 @@
 //! Loads the C test library (`csrc/`, built by `build.rs`) and looks up its functions.
 #![allow(dead_code)]
 
-use std::sync::OnceLock;
-
+#[cfg(not(testlib_static))]
 use libloading::Library;
+#[cfg(not(testlib_static))]
+use std::sync::OnceLock;
 
 #[allow(unused_macros)]
 pub mod edge_values;
@@ -13,6 +14,7 @@ pub const CLIB_PATH: &str = env!("TRAMPOLINE_TEST_CLIB");
 
 /// The C test library, loaded once for the whole test binary and never unloaded, since
 /// function pointers into it are copied around freely.
+#[cfg(not(testlib_static))]
 pub fn clib() -> &'static Library {
     static LIB: OnceLock<Library> = OnceLock::new();
     LIB.get_or_init(|| {
@@ -27,11 +29,88 @@ pub fn clib() -> &'static Library {
 /// # Safety
 ///
 /// `T` must be the function's exact C type.
+#[cfg(not(testlib_static))]
 pub unsafe fn sym<T: Copy>(name: &str) -> T {
     // SAFETY: the caller promises `T` is the symbol's type.
     let symbol = unsafe { clib().get::<T>(name.as_bytes()) }
         .unwrap_or_else(|e| panic!("the C test library has no `{name}`: {e}"));
     *symbol
+}
+
+/// The C test library's function `name`, as the function-pointer type `T`: where the library
+/// is linked into the (static) test binary (musl), found in the binary's own symbol table.
+///
+/// # Safety
+///
+/// `T` must be the function's exact C type.
+#[cfg(testlib_static)]
+pub unsafe fn sym<T: Copy>(name: &str) -> T {
+    assert_eq!(
+        size_of::<T>(),
+        size_of::<usize>(),
+        "a function pointer type"
+    );
+    let address = static_symbols::address(name)
+        .unwrap_or_else(|| panic!("the C test library has no `{name}`"));
+    // SAFETY: `T` is a function-pointer type (the caller's promise), and `address` is the
+    // function's address in this process.
+    unsafe { core::mem::transmute_copy::<usize, T>(&address) }
+}
+
+/// The function symbols of this binary's own ELF symbol table (64-bit little-endian), at their
+/// addresses in this process.
+#[cfg(testlib_static)]
+mod static_symbols {
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+
+    unsafe extern "C" {
+        /// A C test library function whose runtime address gives the load bias.
+        fn tl_plain_add1(x: i64) -> i64;
+    }
+
+    pub fn address(name: &str) -> Option<usize> {
+        static TABLE: OnceLock<HashMap<String, usize>> = OnceLock::new();
+        let table = TABLE.get_or_init(|| {
+            let elf = std::fs::read("/proc/self/exe").expect("read this test binary");
+            let symbols = function_symbols(&elf);
+            let known = tl_plain_add1 as unsafe extern "C" fn(i64) -> i64 as usize;
+            let bias = known.wrapping_sub(symbols["tl_plain_add1"]);
+            symbols
+                .into_iter()
+                .map(|(name, value)| (name, value.wrapping_add(bias)))
+                .collect()
+        });
+        table.get(name).copied()
+    }
+
+    /// Name and value of every defined function symbol in `.symtab`.
+    fn function_symbols(elf: &[u8]) -> HashMap<String, usize> {
+        let u16_at = |at: usize| u16::from_le_bytes(elf[at..at + 2].try_into().unwrap()) as usize;
+        let u32_at = |at: usize| u32::from_le_bytes(elf[at..at + 4].try_into().unwrap()) as usize;
+        let u64_at = |at: usize| u64::from_le_bytes(elf[at..at + 8].try_into().unwrap()) as usize;
+        assert_eq!(&elf[..5], b"\x7fELF\x02", "a 64-bit ELF file");
+        let (sections, entry_size, count) = (u64_at(0x28), u16_at(0x3a), u16_at(0x3c));
+        let section = |i: usize| sections + i * entry_size;
+        let symtab = (0..count)
+            .map(section)
+            .find(|&header| u32_at(header + 4) == 2) // SHT_SYMTAB
+            .expect("a symbol table (the test binary is not stripped)");
+        let (offset, size) = (u64_at(symtab + 0x18), u64_at(symtab + 0x20));
+        let strings = u64_at(section(u32_at(symtab + 0x28)) + 0x18);
+        let mut symbols = HashMap::new();
+        for symbol in (offset..offset + size).step_by(24) {
+            let (name, info, index) = (u32_at(symbol), elf[symbol + 4], u16_at(symbol + 6));
+            if info & 0xf == 2 && index != 0 {
+                // STT_FUNC, defined
+                let start = strings + name;
+                let end = start + elf[start..].iter().position(|&b| b == 0).unwrap();
+                let name = String::from_utf8_lossy(&elf[start..end]).into_owned();
+                symbols.insert(name, u64_at(symbol + 8));
+            }
+        }
+        symbols
+    }
 }
 
 /// Twelve pointer-sized integers, `-unwind`: no free register on any target, so a frame
@@ -101,15 +180,20 @@ pub fn in_child(name: &str, expected: &[&str]) -> bool {
     false
 }
 
-/// Whether this test binary runs under an emulator (a cargo runner such as qemu-user). Prints
-/// why `name` is skipped if so: an emulator handles `/proc/self/exe`, the address space and
-/// mappings itself, so scenarios about those would test the emulator.
+/// Whether this test binary runs under an emulator: a cargo runner that starts qemu-user (a
+/// runner such as `timeout` runs it natively). Prints why `name` is skipped if so: the
+/// emulator handles `/proc/self/exe`, the address space and mappings itself, so scenarios
+/// about those would test the emulator.
 pub fn skipped_under_emulator(name: &str) -> bool {
-    let emulated = !cfg!(windows) && !runner().is_empty();
+    let runner = runner();
+    let emulated = !cfg!(windows)
+        && runner
+            .split_whitespace()
+            .any(|word| word.rsplit('/').next().unwrap_or(word).starts_with("qemu"));
     if emulated {
         println!(
-            "{name}: skipped: under an emulator ({}), which emulates /proc/self/exe and the address space itself",
-            runner()
+            "{name}: skipped: under an emulator ({runner}), which emulates /proc/self/exe and \
+             the address space itself"
         );
     }
     emulated
