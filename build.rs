@@ -4,7 +4,9 @@
 //! rustc, because tests load it at run time with `libloading`, exactly as a real C library
 //! that calls back into Rust would be loaded.
 //!
-//! Output: `cargo:rustc-env=TRAMPOLINE_TEST_CLIB=<absolute path of the shared library>`.
+//! Output: `cargo:rustc-env=TRAMPOLINE_TEST_CLIB=<absolute path of the shared library>`. On
+//! musl, whose binaries are static and cannot `dlopen`, the library is also linked into every
+//! test binary (cfg `testlib_static`).
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
@@ -133,29 +135,6 @@ mod test_clib {
     ///   `LINK` and `LIB` environment variables, as a Visual Studio prompt sets them.
     /// - GCC and Clang: `-shared` (`-dynamiclib` on Apple), and on Windows `--kill-at` so that
     ///   stdcall functions are exported undecorated, as MSVC's `/export` aliases do.
-    /// musl binaries are static and cannot `dlopen` the shared library: the objects go into
-    /// an archive linked whole into every test binary instead (cfg `testlib_static`), and the
-    /// tests find the functions in the binary's own symbol table (`tests/common`).
-    fn link_static(build: &cc::Build, objects: &[PathBuf], out_dir: &Path) {
-        let archive = out_dir.join("libtrampoline_testlib_static.a");
-        let _ = std::fs::remove_file(&archive);
-        let mut command = build.get_archiver();
-        command.arg("crs").arg(&archive).args(objects);
-        let status = command
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run the archiver {command:?}: {e}"));
-        assert!(
-            status.success(),
-            "archiving the C test library failed: {command:?}"
-        );
-        println!("cargo:rustc-link-search=native={}", out_dir.display());
-        // Whole: no test references most of its functions by name at link time.
-        println!("cargo:rustc-link-lib=static:-bundle,+whole-archive=trampoline_testlib_static");
-        // And kept whole: rustc links with `--gc-sections`, which would drop them again.
-        println!("cargo:rustc-link-arg=-Wl,--no-gc-sections");
-        println!("cargo:rustc-cfg=testlib_static");
-    }
-
     fn link(build: &cc::Build, objects: &[PathBuf], target_os: &str, output: &Path) {
         let compiler = build.get_compiler();
         let mut command: Command = compiler.to_command();
@@ -187,5 +166,28 @@ mod test_clib {
             status.success(),
             "linking the C test library failed ({status}): {command:?}"
         );
+    }
+
+    /// musl binaries are static and cannot `dlopen` the shared library: the objects go into
+    /// an archive linked whole into every test binary instead (cfg `testlib_static`), and the
+    /// tests find the functions in the binary's own symbol table (`tests/common`).
+    fn link_static(build: &cc::Build, objects: &[PathBuf], out_dir: &Path) {
+        let archive = out_dir.join("libtrampoline_testlib_static.a");
+        let _ = std::fs::remove_file(&archive);
+        let mut command = build.get_archiver();
+        command.arg("crs").arg(&archive).args(objects);
+        let status = command
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run the archiver {command:?}: {e}"));
+        assert!(
+            status.success(),
+            "archiving the C test library failed: {command:?}"
+        );
+        println!("cargo:rustc-link-search=native={}", out_dir.display());
+        // Whole: no test references most of its functions by name at link time.
+        println!("cargo:rustc-link-lib=static:-bundle,+whole-archive=trampoline_testlib_static");
+        // And kept whole: rustc links with `--gc-sections`, which would drop them again.
+        println!("cargo:rustc-link-arg=-Wl,--no-gc-sections");
+        println!("cargo:rustc-cfg=testlib_static");
     }
 }
