@@ -228,6 +228,25 @@ impl<B, P> core::fmt::Debug for UserData<'_, B, P> {
     }
 }
 
+/// `Option<fn>` types (bindgen's, `windows-sys`'s): the same trampolines, as `Some`.
+impl<B, P> UserDataSignature<P> for Option<B>
+where
+    B: UserDataSignature<P> + crate::signature::sealed::BareFn,
+{
+    type ClosureArgs = B::ClosureArgs;
+    type Data = B::Data;
+
+    #[inline]
+    fn trampoline_mut<F: CallMut<Self::ClosureArgs, Self::Ret>>() -> Self {
+        Some(B::trampoline_mut::<F>())
+    }
+
+    #[inline]
+    fn trampoline_fn<F: CallFn<Self::ClosureArgs, Self::Ret> + Sync>() -> Self {
+        Some(B::trampoline_fn::<F>())
+    }
+}
+
 /// Implements [`UserDataSignature`] for one ABI and arity, at every user-data position.
 macro_rules! impl_user_data {
     ($abi:literal $kind:ident $unwind:tt [$($A:ident $a:ident)*]) => {

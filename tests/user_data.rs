@@ -32,6 +32,43 @@ fn enumerator_with_lparam_last_stops_when_told() {
     assert_eq!(seen, [10, 20, 30]);
 }
 
+/// The same enumerator, declared as `windows-sys` declares `WNDENUMPROC`: an `Option`, which
+/// `UserData` takes as it is and whose `func()` is `Some`.
+#[test]
+fn option_signatures_as_bindings_declare_them() {
+    type OptEnumProc = Option<unsafe extern "system" fn(isize, isize) -> i32>;
+    // SAFETY: the declared type is the C function's (an `Option<fn>` is a nullable pointer).
+    let enum_items: unsafe extern "system" fn(OptEnumProc, isize, i32) -> i32 =
+        unsafe { sym("tl_enum_items") };
+    let mut seen = Vec::new();
+    let mut on_item = |item: isize| {
+        seen.push(item);
+        1
+    };
+    let cb = UserData::<OptEnumProc, ud::Last>::new(&mut on_item);
+    assert!(cb.func().is_some());
+    // SAFETY: tl_enum_items calls back only during the call, on this thread.
+    assert_eq!(unsafe { enum_items(cb.func(), cb.data(), 3) }, 3);
+    assert_eq!(seen, [10, 20, 30]);
+
+    // `new_sync` too, with the user data first (sqlite3_callback's shape).
+    type OptCmpFirst =
+        Option<unsafe extern "C" fn(*mut c_void, *const c_void, *const c_void) -> i32>;
+    // SAFETY: the declared type is the C function's.
+    let sort: unsafe extern "C" fn(*mut i32, usize, OptCmpFirst, *mut c_void) =
+        unsafe { sym("tl_sort_ctx_first") };
+    let descending = |a: *const c_void, b: *const c_void| {
+        // SAFETY: the sort passes pointers to elements.
+        let (a, b) = unsafe { (*a.cast::<i32>(), *b.cast::<i32>()) };
+        b.cmp(&a) as i32
+    };
+    let cb = UserData::<OptCmpFirst, ud::First>::new_sync(&descending);
+    let mut values = [3, 9, -1, 4];
+    // SAFETY: the sort calls back during the call only.
+    unsafe { sort(values.as_mut_ptr(), values.len(), cb.func(), cb.data()) };
+    assert_eq!(values, [9, 4, 3, -1]);
+}
+
 /// Deterministic pseudo-random values, so a failure can be replayed.
 fn scrambled(n: usize) -> Vec<i32> {
     let mut x = 0x2545_f491_u32;

@@ -96,3 +96,15 @@ macro_rules! impl_thunk_signature {
 }
 
 for_each_signature!(impl_thunk_signature);
+
+// An `Option` of a bare function type is a thunk signature exactly when the function type is,
+// with the same plan and body; `RawThunk::code` hands it out as `Some` (a stub's address is
+// never null).
+impl<B: ThunkSignature + crate::signature::sealed::BareFn> ThunkSignature for Option<B> {
+    const PLAN: Plan = B::PLAN;
+
+    #[inline]
+    fn body<I: Invoke<Self::Args, Self::Ret>>() -> usize {
+        B::body::<I>()
+    }
+}

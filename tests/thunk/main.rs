@@ -52,6 +52,7 @@ fn call1(cb: Call1, x: isize) -> isize {
 }
 
 mod abis;
+mod bindings;
 mod calls;
 mod os_apis;
 mod ownership;

@@ -1,0 +1,70 @@
+//! Callback types as bindings declare them: bindgen, `windows-sys` and `libc` write nullable
+//! callbacks as `Option<unsafe extern "C" fn(..)>`, which thunks take as they are and hand out
+//! as `Some`.
+
+use super::*;
+
+type OptCb = Option<unsafe extern "C" fn(i64) -> i64>;
+
+/// `tl_loop1`, declared the way bindgen would: the callback an `Option`.
+fn loop1() -> unsafe extern "C" fn(OptCb, i64) -> i64 {
+    // SAFETY: the declared type is the C function's (an `Option<fn>` is a nullable pointer).
+    unsafe { sym("tl_loop1") }
+}
+
+#[test]
+fn option_signatures_work_for_every_thunk_kind() {
+    let loop1 = loop1();
+    let offset = 5;
+    let by_ref = Thunk::<OptCb>::new(|x: i64| x + offset);
+    let mut calls = 0;
+    let by_mut = ThunkMut::<OptCb>::new(|x: i64| {
+        calls += 1;
+        x * 2
+    });
+    let once = ThunkOnce::<OptCb>::new(|x: i64| x - 1);
+    let (f, g, h) = (by_ref.as_fn(), by_mut.as_fn(), once.as_fn());
+    assert!(f.is_some() && g.is_some() && h.is_some(), "always Some");
+    assert_eq!(
+        f.unwrap() as usize,
+        by_ref.as_ptr() as usize,
+        "the stub itself"
+    );
+    // SAFETY: the thunks outlive the calls; `tl_loop1` sums cb(0..n).
+    unsafe {
+        assert_eq!(loop1(f, 4), (0..4).map(|x| x + 5).sum::<i64>());
+        assert_eq!(loop1(g, 4), (0..4).map(|x| x * 2).sum::<i64>());
+        assert_eq!(loop1(h, 1), -1);
+    }
+    drop(by_mut);
+    assert_eq!(calls, 4);
+}
+
+#[test]
+fn a_leaked_option_of_a_safe_fn_is_called_without_unsafe() {
+    type SafeOpt = Option<extern "C" fn(i64) -> i64>;
+    let f: SafeOpt = Thunk::<SafeOpt, threads::Sync>::new(|x: i64| x ^ 0x55).leak();
+    assert_eq!(f.expect("Some")(0x0f), 0x5a);
+}
+
+/// libc's own binding of `qsort` takes its comparator as an `Option`: a thunk of that type is
+/// passed as it is.
+#[cfg(unix)]
+#[test]
+fn libc_qsort_takes_the_option_as_declared() {
+    type Compar =
+        Option<unsafe extern "C" fn(*const libc::c_void, *const libc::c_void) -> libc::c_int>;
+    let mut values = [5i32, -3, 9, 0, 2];
+    let mut calls = 0;
+    let cmp = ThunkMut::<Compar>::new(|a: *const c_void, b: *const c_void| {
+        calls += 1;
+        // SAFETY: qsort passes pointers to elements of `values`.
+        let (a, b) = unsafe { (*a.cast::<i32>(), *b.cast::<i32>()) };
+        a.cmp(&b) as libc::c_int
+    });
+    // SAFETY: the comparator outlives the call and has qsort's comparator type.
+    unsafe { libc::qsort(values.as_mut_ptr().cast(), values.len(), 4, cmp.as_fn()) };
+    drop(cmp);
+    assert_eq!(values, [-3, 0, 2, 5, 9]);
+    assert!(calls >= 4);
+}
