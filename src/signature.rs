@@ -113,7 +113,11 @@ pub trait Signature: Copy + Sized + sealed::Sealed {
     label = "use an `unsafe extern \"ABI\" fn(..)` type here",
     note = "a pointer that can dangle may only be handed out as an `unsafe` function pointer"
 )]
-pub trait UnsafeSignature: Signature {}
+pub trait UnsafeSignature: Signature {
+    /// The same signature as a safe `extern fn` type (an `Option` of one for an `Option`), for
+    /// APIs that declare their callback that way.
+    type Safe: Signature;
+}
 
 pub(crate) mod sealed {
     pub trait Sealed {}
@@ -135,7 +139,12 @@ impl<B: Signature + sealed::BareFn> Signature for Option<B> {
     const ARGS: &'static [AbiClass] = B::ARGS;
 }
 
-impl<B: UnsafeSignature + sealed::BareFn> UnsafeSignature for Option<B> {}
+impl<B: UnsafeSignature + sealed::BareFn> UnsafeSignature for Option<B>
+where
+    B::Safe: sealed::BareFn,
+{
+    type Safe = Option<B::Safe>;
+}
 
 /// Calls `$callback!(abi_literal Abi::Kind unwind [A0 a0 A1 a1 ..])` once for every supported
 /// ABI and every arity from 0 to 12; the list pairs each argument's type parameter with a name
@@ -187,7 +196,9 @@ macro_rules! impl_signature {
     ($abi:literal $kind:ident $unwind:tt [$($A:ident $a:ident)*]) => {
         impl_signature!(@one $abi $kind $unwind [$($A)*] unsafe extern $abi fn($($A),*) -> R);
         impl_signature!(@one $abi $kind $unwind [$($A)*] extern $abi fn($($A),*) -> R);
-        impl<R: AbiReturn, $($A: AbiType),*> UnsafeSignature for unsafe extern $abi fn($($A),*) -> R {}
+        impl<R: AbiReturn, $($A: AbiType),*> UnsafeSignature for unsafe extern $abi fn($($A),*) -> R {
+            type Safe = extern $abi fn($($A),*) -> R;
+        }
     };
     (@one $abi:literal $kind:ident $unwind:tt [$($A:ident)*] $fn:ty) => {
         impl<R: AbiReturn, $($A: AbiType),*> sealed::Sealed for $fn {}

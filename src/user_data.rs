@@ -35,7 +35,9 @@ pub mod ud {
     message = "`{Self}` has no user-data argument at position `{P}`",
     label = "expected an `unsafe extern \"ABI\" fn` with a raw pointer, `isize` or `usize` \
              argument at that position",
-    note = "the closure takes every argument except the user data, in order"
+    note = "the closure takes every argument except the user data, in order",
+    note = "the type must be `unsafe extern \"ABI\" fn(..)` (or an `Option` of one): a safe \
+            `extern fn` could be called with any user-data pointer"
 )]
 pub trait UserDataSignature<P>: UnsafeSignature {
     /// The arguments the closure takes: all but the user data.
@@ -112,6 +114,15 @@ pub trait UserDataSignature<P>: UnsafeSignature {
 /// let cb = UserData::<Cb, ud::Last>::new(&mut add_one);
 /// ```
 ///
+/// A type that is not a callback signature names the trait it lacks (error E0277, with
+/// [`UserDataSignature`]'s message):
+///
+/// ```compile_fail,E0277
+/// # use trampoline::{UserData, ud};
+/// let mut f = |x: i32| x;
+/// let cb = UserData::<fn(i32) -> i32, ud::First>::new(&mut f);
+/// ```
+///
 /// The user-data argument must be able to hold a pointer:
 ///
 /// ```compile_fail,E0277
@@ -168,7 +179,10 @@ pub struct UserData<'a, B, P> {
     _position: PhantomData<fn() -> P>,
 }
 
-impl<'a, B: UserDataSignature<P>, P> UserData<'a, B, P> {
+// The signature bound is on each method, not on the impl, so that a type that is not a
+// user-data signature gets `UserDataSignature`'s own error message (E0277) rather than a bare
+// "no function `new`" (E0599).
+impl<'a, B, P> UserData<'a, B, P> {
     /// Borrows an `FnMut` closure for the time C may call it.
     ///
     /// C must not call it from two threads at once, nor re-enter it, nor call it from another
@@ -177,6 +191,7 @@ impl<'a, B: UserDataSignature<P>, P> UserData<'a, B, P> {
     #[inline]
     pub fn new<F>(closure: &'a mut F) -> Self
     where
+        B: UserDataSignature<P>,
         F: CallMut<B::ClosureArgs, B::Ret>,
     {
         UserData {
@@ -192,6 +207,7 @@ impl<'a, B: UserDataSignature<P>, P> UserData<'a, B, P> {
     #[inline]
     pub fn new_sync<F>(closure: &'a F) -> Self
     where
+        B: UserDataSignature<P>,
         F: CallFn<B::ClosureArgs, B::Ret> + Sync,
     {
         UserData {
@@ -208,13 +224,62 @@ impl<'a, B: UserDataSignature<P>, P> UserData<'a, B, P> {
     /// this `UserData` (and so the borrow of the closure) lives, and within the limits its
     /// constructor states.
     #[inline]
-    pub fn func(&self) -> B {
+    pub fn func(&self) -> B
+    where
+        B: Copy,
+    {
         self.func
+    }
+
+    /// The C function pointer as the safe `extern fn` type of the same signature, for APIs
+    /// whose bindings declare the callback that way (libc's `pthread_create`, whose start
+    /// routine takes its argument as user data).
+    ///
+    /// ```
+    /// # #[cfg(unix)] {
+    /// use core::ffi::c_void;
+    /// use trampoline::{UserData, ud};
+    ///
+    /// type Start = unsafe extern "C" fn(*mut c_void) -> *mut c_void;
+    /// let answer = std::sync::atomic::AtomicUsize::new(0);
+    /// let run = || {
+    ///     answer.store(42, std::sync::atomic::Ordering::SeqCst);
+    ///     core::ptr::null_mut()
+    /// };
+    /// let start = UserData::<Start, ud::First>::new_sync(&run);
+    /// let mut thread = 0;
+    /// // SAFETY: the thread is joined below, while `start` (and `run`) live, and is started
+    /// // with `start.data()` as its argument.
+    /// unsafe {
+    ///     assert_eq!(libc::pthread_create(&mut thread, core::ptr::null(), start.func_as_safe(), start.data()), 0);
+    ///     assert_eq!(libc::pthread_join(thread, core::ptr::null_mut()), 0);
+    /// }
+    /// assert_eq!(answer.load(std::sync::atomic::Ordering::SeqCst), 42);
+    /// # }
+    /// ```
+    ///
+    /// # Safety
+    ///
+    /// A user-data function is never sound to call with just any argument, but the safe type
+    /// lets any code call it: whoever receives it must only call it as [`func`](Self::func)
+    /// allows (with [`data`](Self::data), while this `UserData` lives, within its
+    /// constructor's limits). That is this method's caller's promise, for every call.
+    #[inline]
+    pub unsafe fn func_as_safe(&self) -> <B as UnsafeSignature>::Safe
+    where
+        B: UserDataSignature<P>,
+    {
+        // SAFETY: `B` and `B::Safe` are the same function-pointer type but for `unsafe` (or
+        // `Option`s of them): same size and representation.
+        unsafe { core::mem::transmute_copy::<B, B::Safe>(&self.func) }
     }
 
     /// The value to pass as the user-data argument: the closure's address.
     #[inline]
-    pub fn data(&self) -> B::Data {
+    pub fn data(&self) -> B::Data
+    where
+        B: UserDataSignature<P>,
+    {
         B::Data::from_ptr(self.data)
     }
 }
@@ -232,6 +297,7 @@ impl<B, P> core::fmt::Debug for UserData<'_, B, P> {
 impl<B, P> UserDataSignature<P> for Option<B>
 where
     B: UserDataSignature<P> + crate::signature::sealed::BareFn,
+    B::Safe: crate::signature::sealed::BareFn,
 {
     type ClosureArgs = B::ClosureArgs;
     type Data = B::Data;
