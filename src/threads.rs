@@ -114,10 +114,11 @@ pub mod kind {
 
 /// Whether a thunk of closure kind `K` in this mode may hold a closure of type `F`.
 #[diagnostic::on_unimplemented(
-    message = "this thread mode does not admit this closure",
-    label = "the closure is not `Send` (or `Sync`) as the mode `{Self}` requires",
-    note = "`threads::Send` needs a `Send` closure; `threads::Sync` an `Fn + Send + Sync` one \
-            and is for `Thunk` only; `threads::Local` admits any closure"
+    message = "thread mode `{Self}` does not admit this closure in a thunk of kind `{K}`",
+    label = "needs a `Send` closure for `threads::Send`, a `Send + Sync` one for `threads::Sync`",
+    note = "`threads::Sync` is for `Thunk` (kind `Shared`, an `Fn` closure) only: an `FnMut` or \
+            `FnOnce` thunk cannot be called from several threads at once; use `threads::Send`",
+    note = "`threads::Local` (the default) admits any closure"
 )]
 pub trait Admits<F, K>: sealed::Sealed {}
 impl<F, K> Admits<F, K> for Local {}
