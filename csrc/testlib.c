@@ -110,6 +110,40 @@ TL_EXPORT int32_t tl_registry_add_plain(tl_registry *r, tl_event_cb_plain cb) {
     return r->count++;
 }
 
+/* A source that owns its callback, as GLib's g_timeout_add_full does: it keeps the callback,
+ * its user data and a destroy notify, and calls the notify once, with the user data, when it
+ * drops the callback. */
+typedef int64_t (*tl_source_cb)(void *ud, int64_t tick);
+typedef void (*tl_destroy_notify)(void *ud);
+
+typedef struct tl_source {
+    tl_source_cb cb;
+    void *ud;
+    tl_destroy_notify destroy;
+} tl_source;
+
+TL_EXPORT tl_source *tl_source_new(tl_source_cb cb, void *ud, tl_destroy_notify destroy) {
+    tl_source *s = malloc(sizeof(tl_source));
+    s->cb = cb;
+    s->ud = ud;
+    s->destroy = destroy;
+    return s;
+}
+
+/* Calls the callback for ticks 1..=n; returns the sum of its results. */
+TL_EXPORT int64_t tl_source_run(tl_source *s, int64_t n) {
+    int64_t sum = 0;
+    for (int64_t tick = 1; tick <= n; tick++)
+        sum += s->cb(s->ud, tick);
+    return sum;
+}
+
+TL_EXPORT void tl_source_free(tl_source *s) {
+    if (s->destroy)
+        s->destroy(s->ud);
+    free(s);
+}
+
 /* Calls every handler, in registration order, with `event`; returns the sum of their results. */
 TL_EXPORT int64_t tl_registry_fire(const tl_registry *r, int64_t event) {
     int64_t sum = 0;

@@ -598,3 +598,94 @@ fn unit_return() {
     assert_eq!(unsafe { call_void(cb.func(), cb.data(), 5) }, 5);
     assert_eq!(seen, [0, 1, 2, 3, 4]);
 }
+
+// ---- Callbacks owned by C --------------------------------------------------------------------
+
+type SourceCb = unsafe extern "C" fn(*mut c_void, i64) -> i64;
+/// GLib's `GDestroyNotify`, as bindgen declares it.
+type DestroyNotify = Option<unsafe extern "C" fn(*mut c_void)>;
+
+/// The C test library's owning source (`tl_source_*`, shaped like `g_timeout_add_full`).
+struct CSource {
+    new: unsafe extern "C" fn(SourceCb, *mut c_void, DestroyNotify) -> *mut c_void,
+    run: unsafe extern "C" fn(*mut c_void, i64) -> i64,
+    free: unsafe extern "C" fn(*mut c_void),
+}
+
+fn c_source() -> CSource {
+    // SAFETY: the declared types are the C functions'.
+    unsafe {
+        CSource {
+            new: sym("tl_source_new"),
+            run: sym("tl_source_run"),
+            free: sym("tl_source_free"),
+        }
+    }
+}
+
+/// Counts its drops.
+struct Dropped(std::sync::Arc<AtomicU64>);
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// C owns the closure: it runs it, keeps its state between runs, and frees it (on another
+/// thread here) by calling the destroy notify, which drops the closure exactly once.
+#[test]
+fn c_owns_the_closure_and_frees_it_through_the_destroy_notify() {
+    let c = c_source();
+    let drops = std::sync::Arc::new(AtomicU64::new(0));
+    let dropped = Dropped(drops.clone());
+    let mut ticks_seen = Vec::new();
+    let owned = UserData::<SourceCb, ud::First>::into_c(move |tick: i64| {
+        let _ = &dropped;
+        ticks_seen.push(tick);
+        ticks_seen.len() as i64 * 10
+    });
+    // SAFETY: C gets the callback, its user data and its notify, as the API requires.
+    let source = unsafe { (c.new)(owned.func, owned.data, Some(owned.destroy)) };
+    // SAFETY: the source is alive; it calls back during each run only.
+    unsafe {
+        assert_eq!((c.run)(source, 3), 10 + 20 + 30);
+        assert_eq!((c.run)(source, 1), 40, "the closure kept its state");
+    }
+    assert_eq!(drops.load(Ordering::SeqCst), 0, "alive while C holds it");
+    let source = source as usize;
+    std::thread::spawn(move || {
+        // SAFETY: the source is freed once, after its last run; the closure is `Send`.
+        unsafe { (c_source().free)(source as *mut c_void) }
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "dropped once, by the notify"
+    );
+}
+
+/// `into_c_sync`: an `Fn + Sync` closure, which C may call from several threads at once.
+#[test]
+fn c_owns_a_sync_closure() {
+    let c = c_source();
+    let calls = std::sync::Arc::new(AtomicU64::new(0));
+    let counted = calls.clone();
+    let owned = UserData::<SourceCb, ud::First>::into_c_sync(move |tick: i64| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        -tick
+    });
+    // SAFETY: as above.
+    let source = unsafe { (c.new)(owned.func, owned.data, Some(owned.destroy)) };
+    // SAFETY: alive until freed below.
+    assert_eq!(unsafe { (c.run)(source, 4) }, -10);
+    // SAFETY: freed once.
+    unsafe { (c.free)(source) };
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+    assert_eq!(
+        std::sync::Arc::strong_count(&calls),
+        1,
+        "the closure (and its Arc) is gone"
+    );
+}
