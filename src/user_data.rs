@@ -51,7 +51,9 @@ pub trait UserDataSignature<P>: UnsafeSignature {
 
     /// The trampoline that calls an `F` found through the user-data argument, by `&`.
     #[doc(hidden)]
-    fn trampoline_fn<F: CallFn<Self::ClosureArgs, Self::Ret> + Sync>() -> Self;
+    /// (Shared use from other threads is sound only for `F: Sync`: the constructors that hand
+    /// it out to any thread require it.)
+    fn trampoline_fn<F: CallFn<Self::ClosureArgs, Self::Ret>>() -> Self;
 }
 
 /// A borrowed closure as a C callback with a user-data argument.
@@ -209,6 +211,40 @@ impl<'a, B, P> UserData<'a, B, P> {
     where
         B: UserDataSignature<P>,
         F: CallFn<B::ClosureArgs, B::Ret> + Sync,
+    {
+        UserData {
+            func: B::trampoline_fn::<F>(),
+            data: (closure as *const F).cast_mut().cast(),
+            _borrow: PhantomData,
+            _position: PhantomData,
+        }
+    }
+
+    /// Borrows an `Fn` closure that need not be `Sync` (it may hold a `Cell`, say), which C
+    /// may re-enter but must call only on the thread that owns this `UserData` (or, if the
+    /// closure is `Send`, on one thread at a time).
+    ///
+    /// ```
+    /// use core::cell::Cell;
+    /// use core::ffi::c_void;
+    /// use trampoline::{UserData, ud};
+    ///
+    /// type Visit = unsafe extern "C" fn(*mut c_void, i32) -> i32;
+    /// let depth = Cell::new(0);
+    /// let visit = |n: i32| {
+    ///     depth.set(depth.get().max(n));
+    ///     n
+    /// };
+    /// let cb = UserData::<Visit, ud::First>::new_shared(&visit);
+    /// // SAFETY: called on this thread, with its user data, while `cb` lives.
+    /// unsafe { (cb.func())(cb.data(), 3) };
+    /// assert_eq!(depth.get(), 3);
+    /// ```
+    #[inline]
+    pub fn new_shared<F>(closure: &'a F) -> Self
+    where
+        B: UserDataSignature<P>,
+        F: CallFn<B::ClosureArgs, B::Ret>,
     {
         UserData {
             func: B::trampoline_fn::<F>(),
@@ -416,7 +452,7 @@ where
     }
 
     #[inline]
-    fn trampoline_fn<F: CallFn<Self::ClosureArgs, Self::Ret> + Sync>() -> Self {
+    fn trampoline_fn<F: CallFn<Self::ClosureArgs, Self::Ret>>() -> Self {
         Some(B::trampoline_fn::<F>())
     }
 }
@@ -471,18 +507,18 @@ macro_rules! impl_user_data {
             }
 
             #[inline]
-            fn trampoline_fn<F: CallFn<Self::ClosureArgs, R> + Sync>() -> Self {
+            fn trampoline_fn<F: CallFn<Self::ClosureArgs, R>>() -> Self {
                 unsafe extern $abi fn trampoline<F, R, U, $($B,)* $($D,)*>(
                     $($b: $B,)* data: U, $($d: $D,)*
                 ) -> R
                 where
-                    F: CallFn<($($B,)* $($D,)*), R> + Sync,
+                    F: CallFn<($($B,)* $($D,)*), R>,
                     U: UserDataArg,
                 {
                     // SAFETY: `data` is what `UserData::data` returned for this trampoline: the
                     // address of an `F` that the `UserData` keeps borrowed, so it is alive
-                    // while the caller may call this. `F: Sync` makes shared use from any
-                    // thread sound.
+                    // while the caller may call this. Shared use from other threads is for a
+                    // `Sync` `F` only (`new_sync`), else the caller's promise (`new_shared`).
                     let closure = unsafe { &*data.into_ptr().cast_const().cast::<F>() };
                     crate::panic_guard::guard!(
                         $unwind,

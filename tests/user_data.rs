@@ -255,6 +255,34 @@ fn sync_closure_reentered_through_c_a_thousand_deep() {
     assert_eq!(levels, 1001, "each nested C call adds one");
 }
 
+/// `new_shared`: an `Fn` closure that is not `Sync` (its state is in `Cell`s), re-entered
+/// through C on one thread.
+#[test]
+fn shared_closure_with_cells_reentered_through_c() {
+    use core::cell::Cell;
+    // SAFETY: the declared type is the C function's.
+    let nest: Nest = unsafe { sym("tl_nest") };
+    let this: Cell<Option<(NestCb, *mut c_void)>> = Cell::new(None);
+    let (calls, deepest) = (Cell::new(0), Cell::new(i32::MAX));
+    let on_call = |depth: i32| -> i32 {
+        calls.set(calls.get() + 1);
+        deepest.set(deepest.get().min(depth));
+        if depth == 0 {
+            return 0;
+        }
+        let (func, data) = this.get().unwrap();
+        // SAFETY: the trampoline and its data are alive for the whole outer call, on this
+        // thread.
+        unsafe { nest(func, data, depth - 1) }
+    };
+    let cb = UserData::<NestCb, ud::Last>::new_shared(&on_call);
+    this.set(Some((cb.func(), cb.data())));
+    // SAFETY: re-entered on this thread only, while `cb` lives.
+    let levels = unsafe { nest(cb.func(), cb.data(), 50) };
+    assert_eq!(levels, 51);
+    assert_eq!((calls.get(), deepest.get()), (51, 0));
+}
+
 // ---- Arity and user-data position ------------------------------------------------------
 
 /// A distinctive word for argument `i`: high bits set, different for each argument.
