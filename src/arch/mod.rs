@@ -148,6 +148,7 @@ impl StubKind {
     }
 
     /// The kind's index in `TABLES`, and in the pools.
+    #[inline]
     pub(crate) const fn index(self) -> usize {
         self.0 as usize
     }
@@ -254,6 +255,7 @@ impl Plan {
 
     /// The stub kind, for a plan that is not refused (the thunk constructors refuse those at
     /// compile time, before asking).
+    #[inline]
     pub(crate) const fn kind(self) -> StubKind {
         match self {
             Plan::Register { kind, .. } | Plan::Frame { kind, .. } => kind,
@@ -262,6 +264,7 @@ impl Plan {
     }
 
     /// The frame adapter's setup, if the plan goes through one.
+    #[inline]
     pub(crate) const fn frame(self) -> Option<Frame> {
         match self {
             Plan::Frame { frame, .. } => Some(frame),
@@ -271,6 +274,7 @@ impl Plan {
 
     /// Whether the body takes the context first, fastcall-style (32-bit x86).
     #[cfg_attr(not(target_arch = "x86"), allow(dead_code))]
+    #[inline]
     pub(crate) const fn fastcall_prefix(self) -> bool {
         matches!(
             self,
