@@ -121,6 +121,6 @@ pub use error::{Error, ImageError};
 pub use pool::force_code_copy;
 pub use pool::{PoolStats, pool_stats};
 pub use signature::{Abi, Signature, UnsafeSignature};
-pub use thunk::{Invoke, Thunk, ThunkMut, ThunkOnce, ThunkSignature};
+pub use thunk::{Invoke, OwnedThunk, Thunk, ThunkMut, ThunkOnce, ThunkSignature};
 pub use types::{AbiClass, AbiReturn, AbiType, UserDataArg};
 pub use user_data::{OwnedByC, UserData, UserDataSignature, ud};

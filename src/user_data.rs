@@ -417,12 +417,13 @@ impl<B: UserDataSignature<P>, P> core::fmt::Debug for OwnedByC<B, P> {
     }
 }
 
-/// The destroy notify of an [`OwnedByC`] closure of type `F`.
+/// The destroy notify of a `Box<F>` handed to C as `data` (an [`OwnedByC`] closure, or a
+/// thunk given away with `into_c`).
 ///
 /// # Safety
 ///
-/// `data` is the user data of an `OwnedByC` made for an `F`, and this is its only call.
-unsafe extern "C" fn drop_boxed<F>(data: *mut c_void) {
+/// `data` came from `Box::into_raw` of a `Box<F>`, and this is its only call.
+pub(crate) unsafe extern "C" fn drop_boxed<F>(data: *mut c_void) {
     // SAFETY: `data` came from `Box::into_raw` of a `Box<F>` (the caller's promise), and is
     // given back once.
     drop(unsafe { Box::from_raw(data.cast::<F>()) });

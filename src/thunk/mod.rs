@@ -139,6 +139,28 @@ fn dropped_while_running(signature: &str) -> ! {
     ))
 }
 
+/// A thunk handed over to C for good (by `into_c`): the values to give C. Nothing frees the
+/// thunk but a call of `destroy`.
+#[must_use = "the thunk is freed only when C calls `destroy`: give C all three"]
+pub struct OwnedThunk<B> {
+    /// The callback: the thunk's code address.
+    pub func: B,
+    /// The data pointer to give C beside it, for `destroy`: the thunk's heap address.
+    pub data: *mut c_void,
+    /// The destroy notify. C calls it once, with `data`, when it will not call `func` again;
+    /// it drops the thunk and its closure.
+    pub destroy: unsafe extern "C" fn(*mut c_void),
+}
+
+impl<B> fmt::Debug for OwnedThunk<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedThunk")
+            .field("signature", &core::any::type_name::<B>())
+            .field("data", &self.data)
+            .finish()
+    }
+}
+
 /// Defines one of the public thunk types.
 macro_rules! thunk_type {
     (
@@ -218,6 +240,39 @@ macro_rules! thunk_type {
                 let code = self.raw.code::<B>();
                 core::mem::forget(self);
                 code
+            }
+        }
+
+        impl<B: ThunkSignature, M> $name<'static, B, M> {
+            /// Hands the thunk over to C for good, with a destroy notify that drops it: for C
+            /// APIs that keep a callback and a data pointer, and call a destroy notify with
+            /// that pointer when they drop the callback (sqlite's `xDestroy` beside
+            /// `sqlite3_create_function`'s `pApp`, GLib's `GDestroyNotify`). The callback
+            /// needs no user data (the thunk has its own state), so `data` is free to be what
+            /// the API passes to `destroy`.
+            ///
+            /// C may destroy it on any thread, so the thunk must be `Send` (its mode
+            /// `threads::Send` or `threads::Sync`). A call after the destroy aborts as for any
+            /// dropped thunk, until the slot is reused.
+            ///
+            /// A `threads::Local` thunk cannot be given away (C might drop it elsewhere):
+            ///
+            /// ```compile_fail,E0277
+            /// # use trampoline::Thunk;
+            /// type Cb = unsafe extern "C" fn(i32) -> i32;
+            /// let owned = Thunk::<Cb>::new(|x: i32| x).into_c();
+            /// ```
+            pub fn into_c(self) -> OwnedThunk<B>
+            where
+                Self: Send,
+                B: UnsafeSignature,
+            {
+                let func = self.raw.code::<B>();
+                OwnedThunk {
+                    func,
+                    data: Box::into_raw(Box::new(self)).cast(),
+                    destroy: crate::user_data::drop_boxed::<Self>,
+                }
             }
         }
 

@@ -68,3 +68,57 @@ fn libc_qsort_takes_the_option_as_declared() {
     assert_eq!(values, [-3, 0, 2, 5, 9]);
     assert!(calls >= 4);
 }
+
+/// A thunk handed over to C with a destroy notify (`into_c`): C keeps the callback and the
+/// data pointer (here as a `g_timeout_add_full`-shaped source, whose callback ignores its
+/// user data, as a getter-style API's would), runs it, and frees the thunk through the
+/// notify, on another thread.
+#[test]
+fn a_thunk_owned_by_c_is_freed_by_its_destroy_notify() {
+    type SourceCb = unsafe extern "C" fn(*mut c_void, i64) -> i64;
+    type DestroyNotify = Option<unsafe extern "C" fn(*mut c_void)>;
+    // SAFETY: the declared types are the C functions'.
+    let (new, run, free) = unsafe {
+        (
+            sym::<unsafe extern "C" fn(SourceCb, *mut c_void, DestroyNotify) -> *mut c_void>(
+                "tl_source_new",
+            ),
+            sym::<unsafe extern "C" fn(*mut c_void, i64) -> i64>("tl_source_run"),
+            sym::<unsafe extern "C" fn(*mut c_void)>("tl_source_free"),
+        )
+    };
+    let drops = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&drops);
+    struct OnDrop(Arc<AtomicUsize>);
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let guard = OnDrop(counted);
+    let mut total = 0;
+    let owned = ThunkMut::<SourceCb, threads::Send>::new(move |_ud: *mut c_void, tick: i64| {
+        let _ = &guard;
+        total += tick;
+        total
+    })
+    .into_c();
+    // SAFETY: C gets the callback, the data pointer and the notify, as the API requires.
+    let source = unsafe { new(owned.func, owned.data, Some(owned.destroy)) };
+    // SAFETY: alive until freed below.
+    assert_eq!(unsafe { run(source, 3) }, 1 + 3 + 6);
+    assert_eq!(drops.load(Ordering::SeqCst), 0);
+    let source = source as usize;
+    std::thread::spawn(move || {
+        // SAFETY: freed once, after its last run; the thunk is `threads::Send`.
+        unsafe { free(source as *mut c_void) }
+    })
+    .join()
+    .unwrap();
+    // (Whether the slot went back is for `thunk_pool.rs`: other tests here run at once.)
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "the closure was dropped with the thunk"
+    );
+}
