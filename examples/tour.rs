@@ -320,6 +320,79 @@ fn thunk_rows(lib: &Library) -> Vec<Row> {
     rows
 }
 
+/// Callback types as bindings declare them, and callbacks that C owns.
+fn binding_rows(lib: &Library) -> Vec<Row> {
+    let mut rows = Vec::new();
+
+    // bindgen / windows-sys write nullable callbacks as `Option<fn>`: taken as they are.
+    type WndEnumProc = Option<unsafe extern "system" fn(isize, isize) -> i32>;
+    // SAFETY: the declared type is the C function's (an `Option<fn>` is a nullable pointer).
+    let enum_items: unsafe extern "system" fn(WndEnumProc, isize, i32) -> i32 =
+        unsafe { c_fn(lib, "tl_enum_items") };
+    let mut seen = Vec::new();
+    let mut on_item = |item: isize| {
+        seen.push(item);
+        1
+    };
+    let cb = UserData::<WndEnumProc, ud::Last>::new(&mut on_item);
+    // SAFETY: C calls back only during this call, on this thread, with this user data.
+    let calls = unsafe { enum_items(cb.func(), cb.data(), 3) };
+    rows.push(row(
+        "user data, Option<fn>",
+        "WNDENUMPROC as windows-sys declares it",
+        format!("{calls} calls, saw {seen:?}"),
+        "3 calls, saw [10, 20, 30]",
+    ));
+
+    // A callback that C owns: it keeps the closure and frees it with a destroy notify
+    // (GLib's g_timeout_add_full shape).
+    type Tick = unsafe extern "C" fn(*mut c_void, i64) -> i64;
+    type Notify = Option<unsafe extern "C" fn(*mut c_void)>;
+    // SAFETY: the declared types are the C functions'.
+    let (new, run, free) = unsafe {
+        (
+            c_fn::<unsafe extern "C" fn(Tick, *mut c_void, Notify) -> *mut c_void>(
+                lib,
+                "tl_source_new",
+            ),
+            c_fn::<unsafe extern "C" fn(*mut c_void, i64) -> i64>(lib, "tl_source_run"),
+            c_fn::<unsafe extern "C" fn(*mut c_void)>(lib, "tl_source_free"),
+        )
+    };
+    static FREED: AtomicU64 = AtomicU64::new(0);
+    struct Freed;
+    impl Drop for Freed {
+        fn drop(&mut self) {
+            FREED.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let freed = Freed;
+    let mut total = 0;
+    let owned = UserData::<Tick, ud::First>::into_c(move |tick: i64| {
+        let _ = &freed;
+        total += tick;
+        total
+    });
+    // SAFETY: C gets the callback, its user data and its notify; runs it (running totals
+    // 1, 3, 6, 10: C sums them); frees it once.
+    let got = unsafe {
+        let source = new(owned.func, owned.data, Some(owned.destroy));
+        let got = run(source, 4);
+        free(source);
+        got
+    };
+    rows.push(row(
+        "user data, owned by C",
+        "g_timeout_add_full shape, destroy notify",
+        format!(
+            "{got}, closure freed {} time(s)",
+            FREED.load(Ordering::SeqCst)
+        ),
+        "20, closure freed 1 time(s)",
+    ));
+    rows
+}
+
 fn main() -> ExitCode {
     let path = env!("TRAMPOLINE_TEST_CLIB");
     // SAFETY: the test library runs no initialisation code with preconditions.
@@ -333,6 +406,7 @@ fn main() -> ExitCode {
 
     let mut rows = user_data_rows(&lib);
     rows.extend(thunk_rows(&lib));
+    rows.extend(binding_rows(&lib));
     let width = |f: fn(&Row) -> usize| rows.iter().map(f).max().unwrap_or(0);
     let (wk, ws, wg) = (
         width(|r| r.kind.len()).max(4),
