@@ -144,6 +144,25 @@ TL_EXPORT void tl_source_free(tl_source *s) {
     free(s);
 }
 
+/* A getter-style API, shaped like sqlite3_create_function: the function gets a context, not its
+ * user data, and finds that with tl_fn_user_data(ctx) (sqlite3_user_data). */
+typedef struct tl_fn_ctx {
+    void *user_data;
+    int64_t row;
+} tl_fn_ctx;
+typedef int64_t (*tl_scalar_fn)(tl_fn_ctx *ctx, int64_t x);
+
+TL_EXPORT void *tl_fn_user_data(tl_fn_ctx *ctx) { return ctx->user_data; }
+
+/* Calls `fn` once per row 1..=n with x = row * 10; returns the sum of its results. */
+TL_EXPORT int64_t tl_fn_run(tl_scalar_fn fn, void *user_data, int64_t n) {
+    tl_fn_ctx ctx = {user_data, 0};
+    int64_t sum = 0;
+    for (ctx.row = 1; ctx.row <= n; ctx.row++)
+        sum += fn(&ctx, ctx.row * 10);
+    return sum;
+}
+
 /* Calls every handler, in registration order, with `event`; returns the sum of their results. */
 TL_EXPORT int64_t tl_registry_fire(const tl_registry *r, int64_t event) {
     int64_t sum = 0;

@@ -123,4 +123,4 @@ pub use pool::{PoolStats, pool_stats};
 pub use signature::{Abi, Signature, UnsafeSignature};
 pub use thunk::{Invoke, OwnedThunk, Thunk, ThunkMut, ThunkOnce, ThunkSignature};
 pub use types::{AbiClass, AbiReturn, AbiType, UserDataArg};
-pub use user_data::{OwnedByC, UserData, UserDataSignature, ud};
+pub use user_data::{OwnedByC, UserData, UserDataGetter, UserDataSignature, ud};

@@ -24,6 +24,55 @@ pub mod ud {
     /// The user-data argument is the one at index `N`, counting from 0.
     #[derive(Clone, Copy, Debug, Default)]
     pub struct At<const N: usize>;
+
+    /// No argument is the user data: the callback finds it through one of its arguments, with
+    /// the getter `G` (a [`UserDataGetter`](super::UserDataGetter)), as sqlite's functions do
+    /// with `sqlite3_user_data(ctx)`. The closure takes every argument.
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct Via<G>(core::marker::PhantomData<fn() -> G>);
+}
+
+/// How a getter-style callback ([`ud::Via`]) finds its user data from its arguments: the
+/// pointer that was registered with the C API beside the callback ([`UserData::data`]).
+///
+/// ```
+/// use core::ffi::c_void;
+/// use trampoline::{UserData, UserDataGetter, ud};
+///
+/// // A C API whose callback gets a context, and the user data from it (in Rust here).
+/// #[repr(C)]
+/// struct Context { user_data: *mut c_void }
+/// type Func = unsafe extern "C" fn(*mut Context, i64) -> i64;
+///
+/// struct FromContext;
+/// // SAFETY: returns what was registered as the context's user data.
+/// unsafe impl UserDataGetter<(*mut Context, i64)> for FromContext {
+///     unsafe fn user_data(args: &(*mut Context, i64)) -> *mut c_void {
+///         unsafe { (*args.0).user_data }
+///     }
+/// }
+///
+/// let mut sum = 0;
+/// let mut add = |_ctx: *mut Context, x: i64| { sum += x; sum };
+/// let cb = UserData::<Func, ud::Via<FromContext>>::new(&mut add);
+/// let mut ctx = Context { user_data: cb.data() };
+/// // SAFETY: called with a context that carries this callback's user data.
+/// unsafe { (cb.func())(&mut ctx, 2) };
+/// assert_eq!(unsafe { (cb.func())(&mut ctx, 3) }, 5);
+/// ```
+///
+/// # Safety
+///
+/// `user_data` must return the `data()` of the `UserData` whose `func()` was called with
+/// `args` (the pointer the C API was given with it), or the trampoline reads a closure that is
+/// not there.
+pub unsafe trait UserDataGetter<Args> {
+    /// The user-data pointer, found through the callback's arguments.
+    ///
+    /// # Safety
+    ///
+    /// Called by the trampoline with the arguments C passed, within C's call.
+    unsafe fn user_data(args: &Args) -> *mut c_void;
 }
 
 /// A signature with a user-data argument at position `P` (one of the [`ud`] markers).
@@ -49,10 +98,10 @@ pub trait UserDataSignature<P>: UnsafeSignature {
     #[doc(hidden)]
     fn trampoline_mut<F: CallMut<Self::ClosureArgs, Self::Ret>>() -> Self;
 
-    /// The trampoline that calls an `F` found through the user-data argument, by `&`.
+    /// The trampoline that calls an `F` found through the user-data argument, by `&`. (Shared
+    /// use from other threads is sound only for `F: Sync`: the constructors that hand it out
+    /// to any thread require it.)
     #[doc(hidden)]
-    /// (Shared use from other threads is sound only for `F: Sync`: the constructors that hand
-    /// it out to any thread require it.)
     fn trampoline_fn<F: CallFn<Self::ClosureArgs, Self::Ret>>() -> Self;
 }
 
@@ -462,6 +511,64 @@ where
 macro_rules! impl_user_data {
     ($abi:literal $kind:ident $unwind:tt [$($A:ident $a:ident)*]) => {
         impl_user_data!(@split $abi $unwind [] [$($A $a)*]);
+        impl_user_data!(@via $abi $unwind [$($A $a)*]);
+    };
+    // No user-data argument: `G` finds the user data from the arguments.
+    (@via $abi:literal $unwind:tt [$($A:ident $a:ident)*]) => {
+        impl<G, R: AbiReturn, $($A: AbiType,)*> UserDataSignature<ud::Via<G>>
+            for unsafe extern $abi fn($($A,)*) -> R
+        where
+            G: UserDataGetter<($($A,)*)>,
+        {
+            type ClosureArgs = ($($A,)*);
+            type Data = *mut c_void;
+
+            #[inline]
+            fn trampoline_mut<F: CallMut<Self::ClosureArgs, R>>() -> Self {
+                unsafe extern $abi fn trampoline<F, G, R, $($A,)*>($($a: $A,)*) -> R
+                where
+                    F: CallMut<($($A,)*), R>,
+                    G: UserDataGetter<($($A,)*)>,
+                {
+                    let args = ($($a,)*);
+                    crate::panic_guard::guard!(
+                        $unwind,
+                        unsafe extern $abi fn($($A,)*) -> R,
+                        {
+                            // SAFETY: the getter returns this callback's `UserData::data`
+                            // (its contract), the address of an `F` kept mutably borrowed; the
+                            // caller of this `unsafe` function promised the `UserData` is
+                            // alive and no other call of it is running.
+                            let closure = unsafe { &mut *G::user_data(&args).cast::<F>() };
+                            closure.call_mut(args)
+                        }
+                    )
+                }
+                trampoline::<F, G, R, $($A,)*>
+            }
+
+            #[inline]
+            fn trampoline_fn<F: CallFn<Self::ClosureArgs, R>>() -> Self {
+                unsafe extern $abi fn trampoline<F, G, R, $($A,)*>($($a: $A,)*) -> R
+                where
+                    F: CallFn<($($A,)*), R>,
+                    G: UserDataGetter<($($A,)*)>,
+                {
+                    let args = ($($a,)*);
+                    crate::panic_guard::guard!(
+                        $unwind,
+                        unsafe extern $abi fn($($A,)*) -> R,
+                        {
+                            // SAFETY: as above, shared: the `F` is kept borrowed, and shared
+                            // use from other threads is for a `Sync` `F` only (`new_sync`).
+                            let closure = unsafe { &*G::user_data(&args).cast_const().cast::<F>() };
+                            closure.call_fn(args)
+                        }
+                    )
+                }
+                trampoline::<F, G, R, $($A,)*>
+            }
+        }
     };
     // The user data replaces the first argument of the second list.
     (@split $abi:literal $unwind:tt [$($B:ident $b:ident)*]

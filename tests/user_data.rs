@@ -717,3 +717,49 @@ fn c_owns_a_sync_closure() {
         "the closure (and its Arc) is gone"
     );
 }
+
+// ---- Getter-style user data --------------------------------------------------------------------
+
+/// sqlite-style: the callback gets a context and finds its user data with a C getter
+/// (`tl_fn_user_data`, like `sqlite3_user_data`).
+struct ViaContext;
+
+type ScalarFn = unsafe extern "C" fn(*mut c_void, i64) -> i64;
+
+// SAFETY: `tl_fn_user_data` returns the user data `tl_fn_run` was given with the function,
+// which the tests below pass as `UserData::data`.
+unsafe impl trampoline::UserDataGetter<(*mut c_void, i64)> for ViaContext {
+    unsafe fn user_data(args: &(*mut c_void, i64)) -> *mut c_void {
+        static GET: OnceLock<unsafe extern "C" fn(*mut c_void) -> *mut c_void> = OnceLock::new();
+        // SAFETY: the declared type is the C function's.
+        let get = GET.get_or_init(|| unsafe { sym("tl_fn_user_data") });
+        // SAFETY: `args.0` is the context C passed with this call.
+        unsafe { get(args.0) }
+    }
+}
+
+#[test]
+fn getter_style_user_data_found_through_the_context() {
+    // SAFETY: the declared type is the C function's.
+    let run: unsafe extern "C" fn(ScalarFn, *mut c_void, i64) -> i64 = unsafe { sym("tl_fn_run") };
+    let mut rows = Vec::new();
+    let mut on_row = |ctx: *mut c_void, x: i64| {
+        rows.push((ctx.is_null(), x));
+        x + 1
+    };
+    let cb = UserData::<ScalarFn, ud::Via<ViaContext>>::new(&mut on_row);
+    // SAFETY: C calls back during the call only, with a context carrying this user data.
+    let sum = unsafe { run(cb.func(), cb.data(), 3) };
+    assert_eq!(sum, 11 + 21 + 31);
+    assert_eq!(rows, [(false, 10), (false, 20), (false, 30)]);
+
+    // `new_sync`, and the Option type bindgen would give the function.
+    type OptScalarFn = Option<ScalarFn>;
+    // SAFETY: as above.
+    let run_opt: unsafe extern "C" fn(OptScalarFn, *mut c_void, i64) -> i64 =
+        unsafe { sym("tl_fn_run") };
+    let doubled = |_ctx: *mut c_void, x: i64| 2 * x;
+    let cb = UserData::<OptScalarFn, ud::Via<ViaContext>>::new_sync(&doubled);
+    // SAFETY: as above.
+    assert_eq!(unsafe { run_opt(cb.func(), cb.data(), 2) }, 20 + 40);
+}
