@@ -624,8 +624,17 @@ fn write_rust(rust: &mut String, i: usize, sig: &Sig, target: &Target) {
     } else {
         "trampoline::threads::Local"
     };
+    // Every fourth signature is declared as bindings declare callbacks, `Option<fn>`: the same
+    // ABI, handed out as `Some` (chosen by index, so a seed still names the same signatures).
+    let wrap = |ty: String| {
+        if i.is_multiple_of(4) {
+            format!("Option<{ty}>")
+        } else {
+            ty
+        }
+    };
     let _ = writeln!(rust, "\nfn sig_{i}(report: &Report) {{");
-    let _ = writeln!(rust, "type B = {};", sig.rust_type(false));
+    let _ = writeln!(rust, "type B = {};", wrap(sig.rust_type(false)));
     let _ = writeln!(
         rust,
         "const NAME: &str = \"#{i} {}\";",
@@ -672,7 +681,7 @@ fn write_rust(rust: &mut String, i: usize, sig: &Sig, target: &Target) {
         );
     }
     if sig.ud_position != usize::MAX {
-        let _ = writeln!(rust, "type U = {};", sig.rust_type(true));
+        let _ = writeln!(rust, "type U = {};", wrap(sig.rust_type(true)));
         let _ = writeln!(
             rust,
             "// SAFETY: the C caller's callback type is U's.\n\
