@@ -100,6 +100,7 @@ mod test_clib {
     /// Writes the generated conformance suite (C and Rust) into `out_dir`; returns the C file.
     fn generate_conformance(out_dir: &Path, build: &cc::Build) -> PathBuf {
         println!("cargo:rerun-if-changed=tests/conformance/generate.rs");
+        println!("cargo:rerun-if-changed=tests/conformance/structs.rs");
         println!("cargo:rerun-if-env-changed=TRAMPOLINE_CONFORMANCE_SEED");
         println!("cargo:rerun-if-env-changed=TRAMPOLINE_CONFORMANCE_COUNT");
         let seed = env::var("TRAMPOLINE_CONFORMANCE_SEED")
@@ -113,6 +114,8 @@ mod test_clib {
         let target = super::conformance::Target {
             c_has_sysv64: c_has_sysv64(build),
             arch: env::var("CARGO_CFG_TARGET_ARCH").expect("cargo sets the target arch"),
+            os: env::var("CARGO_CFG_TARGET_OS").expect("cargo sets the target OS"),
+            vendor: env::var("CARGO_CFG_TARGET_VENDOR").expect("cargo sets the target vendor"),
             pointer_bytes: env::var("CARGO_CFG_TARGET_POINTER_WIDTH")
                 .expect("cargo sets the pointer width")
                 .parse::<u8>()

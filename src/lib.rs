@@ -94,6 +94,7 @@
 )]
 
 mod abort;
+mod aggregate;
 mod arch;
 mod call;
 mod error;
@@ -114,6 +115,7 @@ mod user_data;
 #[doc(hidden)]
 pub const TEST_CLIB: &str = env!("TRAMPOLINE_TEST_CLIB");
 
+pub use aggregate::{Aggregate, CField};
 pub use call::{CallFn, CallMut, CallOnce};
 pub use error::{Error, ImageError};
 #[cfg(feature = "test-clib")]

@@ -7,6 +7,8 @@
 use core::ffi::c_void;
 use core::ptr::NonNull;
 
+use crate::aggregate::Aggregate;
+
 /// How a value is passed between C and Rust: which register file it uses and how wide it is.
 ///
 /// This is what the crate needs to know about a type to find a free argument register, or
@@ -29,6 +31,9 @@ pub enum AbiClass {
     F32,
     /// An `f64`.
     F64,
+    /// A `#[repr(C)]` struct or union passed by value, declared with
+    /// [`c_struct!`](crate::c_struct).
+    Aggregate(Aggregate),
 }
 
 impl AbiClass {
@@ -51,6 +56,7 @@ impl AbiClass {
             AbiClass::Pointer => size_of::<*const c_void>(),
             AbiClass::F32 => 4,
             AbiClass::F64 => 8,
+            AbiClass::Aggregate(aggregate) => aggregate.size(),
         }
     }
 }
@@ -59,8 +65,9 @@ impl AbiClass {
 ///
 /// Implemented for every integer width, `bool`, `f32`, `f64`, raw pointers, references,
 /// [`NonNull`], `Option` of references / `NonNull` / C function pointers, and C function
-/// pointers themselves. `u128`, `i128`, `char`, structs and slices are deliberately not: their
-/// C ABI is either undefined or not one this crate handles.
+/// pointers themselves, and `#[repr(C)]` structs and unions declared with
+/// [`c_struct!`](crate::c_struct). `u128`, `i128`, `char` and slices are deliberately not:
+/// their C ABI is either undefined or not one this crate handles.
 ///
 /// # Safety
 ///
@@ -86,8 +93,9 @@ impl AbiClass {
     message = "`{Self}` cannot be passed to or from a C callback",
     label = "not a type whose C calling convention trampoline knows",
     note = "supported: integers, bool, f32, f64, raw pointers, references, NonNull, \
-            Option of references / NonNull / fn pointers, and #[repr(transparent)] wrappers \
-            of those that implement `trampoline::AbiType`"
+            Option of references / NonNull / fn pointers, structs declared with \
+            `trampoline::c_struct!`, and #[repr(transparent)] wrappers of those that \
+            implement `trampoline::AbiType`"
 )]
 pub unsafe trait AbiType: Sized {
     /// How the type is passed.

@@ -141,18 +141,59 @@ pub(crate) unsafe extern "C" fn frame_aapcs64() {
 }
 
 /// Where `ctx` goes for a signature with `args`. Every ABI is AAPCS64 here.
-pub(crate) const fn plan(_abi: Abi, args: &[AbiClass]) -> Plan {
+///
+/// Integers and pointers take x0-x7, floats v0-v7, in argument order. A struct that is a
+/// homogeneous float aggregate (one to four floats of one kind) takes one v register per
+/// member; another struct of at most 16 bytes one x register per 8 bytes; a larger one is
+/// passed by reference (one x register). A struct that does not fit in the registers left goes
+/// on the stack, and no later argument of that register file goes in a register. A struct
+/// returned in memory gets its hidden pointer in x8, which is not an argument register: the
+/// return type changes nothing here.
+pub(crate) const fn plan(_abi: Abi, args: &[AbiClass], _ret: AbiClass) -> Plan {
     let (mut ints, mut floats, mut stack, mut i) = (0, 0, 0, 0);
     while i < args.len() {
-        let in_register = if args[i].is_float() {
-            floats += 1;
-            floats <= 8
+        let class = args[i];
+        if let AbiClass::Aggregate(aggregate) = class {
+            let on_stack = if let Some(members) = aggregate.hfa_members() {
+                floats += members;
+                floats > 8
+            } else if aggregate.size() <= 16 {
+                ints += aggregate.size().div_ceil(8);
+                ints > 8
+            } else {
+                ints += 1; // the reference
+                if ints > 8 {
+                    stack = stack_slot_end(stack, 8);
+                }
+                false
+            };
+            if on_stack {
+                if cfg!(target_vendor = "apple") {
+                    return Plan::Refused(
+                        "on Apple arm64, a struct passed on the stack is not supported \
+                         (no machine here checks Apple's stack packing of structs)",
+                    );
+                }
+                // Composites on the stack: 8-aligned, their size rounded up to 8 (AAPCS64
+                // B.4, C.14-C.16), and the register file is closed (NSRN or NGRN = 8).
+                stack = stack.next_multiple_of(8) + aggregate.size().next_multiple_of(8);
+                if aggregate.hfa_members().is_some() {
+                    floats = 8;
+                } else {
+                    ints = 8;
+                }
+            }
         } else {
-            ints += 1;
-            ints <= 8
-        };
-        if !in_register {
-            stack = stack_slot_end(stack, args[i].size());
+            let in_register = if class.is_float() {
+                floats += 1;
+                floats <= 8
+            } else {
+                ints += 1;
+                ints <= 8
+            };
+            if !in_register {
+                stack = stack_slot_end(stack, class.size());
+            }
         }
         i += 1;
     }

@@ -289,8 +289,8 @@ impl Plan {
 /// The plan for a signature. Every frame adapter carries unwind information for its target
 /// (DWARF CFI, Windows x64 SEH codes; x86 Windows unwinds without tables), so `-unwind`
 /// signatures may use them too.
-pub(crate) const fn plan(abi: Abi, args: &[AbiClass]) -> Plan {
-    imp::plan(abi, args)
+pub(crate) const fn plan(abi: Abi, args: &[AbiClass], ret: AbiClass) -> Plan {
+    imp::plan(abi, args, ret)
 }
 
 #[cfg(test)]

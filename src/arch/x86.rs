@@ -166,34 +166,70 @@ frame_adapters! {
     frame_pop96 96
 }
 
-/// Bytes an argument of class `class` takes on the stack.
+/// Bytes an argument of class `class` takes on the stack (a struct: its size rounded up to 4,
+/// 4-aligned, as i386 System V and MSVC pass structs of alignment 8 or less).
 const fn stack_size(class: AbiClass) -> usize {
     class.size().next_multiple_of(4)
 }
 
 /// Whether rustc passes an argument of this class in a register for fastcall (a 32-bit or
-/// smaller integer or pointer).
+/// smaller integer or pointer; never a struct).
 const fn is_register_integer(class: AbiClass) -> bool {
-    !class.is_float() && class.size() <= 4
+    matches!(class, AbiClass::Int { .. } | AbiClass::Pointer) && class.size() <= 4
+}
+
+/// Whether a struct return value goes through a hidden pointer, the first stack argument:
+/// always on Linux; on Windows (MSVC and MinGW alike) unless it is 1, 2, 4 or 8 bytes, which
+/// come back in eax or edx:eax.
+const fn returns_through_pointer(ret: AbiClass) -> bool {
+    match ret {
+        AbiClass::Aggregate(aggregate) => {
+            !(cfg!(windows) && matches!(aggregate.size(), 1 | 2 | 4 | 8))
+        }
+        _ => false,
+    }
 }
 
 /// A frame plan for a signature whose stack arguments are `stack` bytes, `pop` of which the
 /// callee pops.
 const fn frame(stack: usize, pop: usize) -> Plan {
+    if pop / 4 >= FRAME_ADAPTERS.len() {
+        return Plan::Refused(
+            "a callee-pop signature with more than 96 bytes of stack arguments and no free \
+             register is not supported on 32-bit x86",
+        );
+    }
     Plan::Frame {
         kind: FRAME,
         frame: Frame::new(FRAME_ADAPTERS[pop / 4], stack),
     }
 }
 
-/// Where `ctx` goes for a signature with `abi` and `args`.
-pub(crate) const fn plan(abi: Abi, args: &[AbiClass]) -> Plan {
+/// Where `ctx` goes for a signature with `abi`, `args` and return class `ret`.
+pub(crate) const fn plan(abi: Abi, args: &[AbiClass], ret: AbiClass) -> Plan {
+    let stdcall_like = match abi {
+        Abi::Stdcall | Abi::Fastcall | Abi::Thiscall => true,
+        Abi::System => cfg!(windows),
+        _ => false,
+    };
+    if returns_through_pointer(ret) && stdcall_like {
+        return Plan::Refused(
+            "on 32-bit x86, a struct returned through a hidden pointer is only supported for \
+             cdecl (\"C\") signatures; stdcall, fastcall and thiscall ones are refused",
+        );
+    }
     match abi {
         Abi::Stdcall => stdcall_plan(),
         Abi::System if cfg!(windows) => stdcall_plan(),
         Abi::C | Abi::System | Abi::Cdecl => {
-            let stack = stack_bytes(args, 0);
-            frame(stack, 0)
+            if returns_through_pointer(ret) {
+                // The hidden pointer is the first stack argument; the callee pops it on Linux
+                // (i386 System V), the caller on Windows.
+                let pop = if cfg!(windows) { 0 } else { 4 };
+                frame(4 + stack_bytes(args, 0), pop)
+            } else {
+                frame(stack_bytes(args, 0), 0)
+            }
         }
         Abi::Fastcall => fastcall_plan(args),
         Abi::Thiscall => thiscall_plan(args),
@@ -219,16 +255,17 @@ const fn stack_bytes(args: &[AbiClass], first: usize) -> usize {
 }
 
 /// fastcall, following rustc's `fill_inregs`: walking the arguments with two free registers,
-/// floats are skipped; an integer of `n` 32-bit words stops the walk if fewer than `n`
-/// registers are free, else takes `n` of them (but only a 32-bit one is actually passed in a
-/// register); the walk also stops once no register is free.
+/// floats and structs (always on the stack) are skipped; an integer of `n` 32-bit words stops
+/// the walk if fewer than `n` registers are free, else takes `n` of them (but only a 32-bit one
+/// is actually passed in a register); the walk also stops once no register is free.
 const fn fastcall_plan(args: &[AbiClass]) -> Plan {
     let (mut free, mut stack, mut stopped, mut i) = (2, 0, false, 0);
     while i < args.len() {
         let class = args[i];
         let words = class.size().div_ceil(4);
         let mut in_register = false;
-        if !stopped && !class.is_float() {
+        let skipped = class.is_float() || matches!(class, AbiClass::Aggregate(_));
+        if !stopped && !skipped {
             if words > free {
                 stopped = true;
             } else {
@@ -256,6 +293,13 @@ const fn fastcall_plan(args: &[AbiClass]) -> Plan {
 const fn thiscall_plan(args: &[AbiClass]) -> Plan {
     if args.is_empty() {
         return Plan::register(ECX);
+    }
+    let mut i = 0;
+    while i < args.len() {
+        if matches!(args[i], AbiClass::Aggregate(_)) {
+            return Plan::Refused("a thiscall signature taking a struct by value is not supported");
+        }
+        i += 1;
     }
     if is_register_integer(args[0]) {
         let stack = stack_bytes(args, 1);

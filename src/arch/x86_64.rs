@@ -192,48 +192,90 @@ macro_rules! frame_adapters {
 frame_adapters!(frame_sysv, frame_sysv_no_stack, 0);
 frame_adapters!(frame_win64, frame_win64_no_stack, 32);
 
-/// Where `ctx` goes for a signature with `abi` and `args`.
-pub(crate) const fn plan(abi: Abi, args: &[AbiClass]) -> Plan {
+/// Where `ctx` goes for a signature with `abi`, `args` and return class `ret`.
+pub(crate) const fn plan(abi: Abi, args: &[AbiClass], ret: AbiClass) -> Plan {
     let win64 = match abi {
         Abi::Win64 => true,
         Abi::Sysv64 => false,
         _ => cfg!(windows),
     };
     if win64 {
-        let n = args.len();
-        if n < 4 {
-            return Plan::register(WIN64_KINDS[n]);
-        }
-        let adapter = if n == 4 {
-            frame_win64_no_stack
-        } else {
-            frame_win64
-        };
-        return Plan::Frame {
-            kind: FRAME,
-            frame: Frame::new(adapter, 8 * (n - 4)),
-        };
+        win64_plan(args, ret)
+    } else {
+        sysv_plan(args, ret)
     }
-    let (mut ints, mut floats, mut i) = (0usize, 0usize, 0);
+}
+
+/// Windows x64: one slot per argument, whatever its type (a struct of 1, 2, 4 or 8 bytes by
+/// value, any other by reference), after the hidden return pointer of a struct returned in
+/// memory (any size but 1, 2, 4 or 8), which takes slot 0.
+const fn win64_plan(args: &[AbiClass], ret: AbiClass) -> Plan {
+    let hidden = match ret {
+        AbiClass::Aggregate(aggregate) => !matches!(aggregate.size(), 1 | 2 | 4 | 8),
+        _ => false,
+    };
+    let n = args.len() + hidden as usize;
+    if n < 4 {
+        return Plan::register(WIN64_KINDS[n]);
+    }
+    let adapter = if n == 4 {
+        frame_win64_no_stack
+    } else {
+        frame_win64
+    };
+    Plan::Frame {
+        kind: FRAME,
+        frame: Frame::new(adapter, 8 * (n - 4)),
+    }
+}
+
+/// System V: six integer and eight SSE registers, assigned in argument order. A struct of at
+/// most 16 bytes takes one register per eightbyte (INTEGER or SSE) if all of them are free, and
+/// otherwise goes on the stack whole, leaving the registers to later arguments; a larger one
+/// goes on the stack. A struct returned in memory (MEMORY class) takes rdi for its hidden
+/// pointer.
+const fn sysv_plan(args: &[AbiClass], ret: AbiClass) -> Plan {
+    let hidden = match ret {
+        AbiClass::Aggregate(aggregate) => aggregate.sysv_eightbytes().is_none(),
+        _ => false,
+    };
+    let (mut ints, mut floats, mut stack, mut i) = (hidden as usize, 0, 0, 0);
     while i < args.len() {
-        if args[i].is_float() {
-            floats += 1;
-        } else {
-            ints += 1;
+        match args[i] {
+            AbiClass::Aggregate(aggregate) => match aggregate.sysv_eightbytes() {
+                Some((int, sse)) if ints + int <= 6 && floats + sse <= 8 => {
+                    ints += int;
+                    floats += sse;
+                }
+                _ => stack += aggregate.size().next_multiple_of(8),
+            },
+            class if class.is_float() => {
+                if floats < 8 {
+                    floats += 1;
+                } else {
+                    stack += 8;
+                }
+            }
+            _ => {
+                if ints < 6 {
+                    ints += 1;
+                } else {
+                    stack += 8;
+                }
+            }
         }
         i += 1;
     }
     if ints < 6 {
         return Plan::register(SYSV_KINDS[ints]);
     }
-    let spilled = (ints - 6) + floats.saturating_sub(8);
-    let adapter = if spilled == 0 {
+    let adapter = if stack == 0 {
         frame_sysv_no_stack
     } else {
         frame_sysv
     };
     Plan::Frame {
         kind: FRAME,
-        frame: Frame::new(adapter, 8 * spilled),
+        frame: Frame::new(adapter, stack),
     }
 }

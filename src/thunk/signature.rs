@@ -50,7 +50,11 @@ macro_rules! impl_thunk_signature {
     };
     (@one $abi:literal $unwind:tt [$($A:ident $a:ident)*] $fn:ty) => {
         impl<R: AbiReturn, $($A: AbiType),*> ThunkSignature for $fn {
-            const PLAN: Plan = arch::plan(<Self as Signature>::ABI, <Self as Signature>::ARGS);
+            const PLAN: Plan = arch::plan(
+                <Self as Signature>::ABI,
+                <Self as Signature>::ARGS,
+                <Self as Signature>::RET,
+            );
 
             #[inline]
             fn body<I: Invoke<($($A,)*), R>>() -> usize {

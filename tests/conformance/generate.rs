@@ -15,12 +15,20 @@
 
 use std::fmt::Write;
 
+#[path = "structs.rs"]
+mod structs;
+use structs::{STRUCTS, struct_ty};
+
 /// What the generated code targets.
 pub struct Target {
     pub arch: String,
     pub pointer_bytes: u8,
     /// Whether the C compiler can declare `sysv64` functions (not cl.exe on Windows x64).
     pub c_has_sysv64: bool,
+    /// `target_os`, as cargo says it.
+    pub os: String,
+    /// `target_vendor`, as cargo says it.
+    pub vendor: String,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -31,6 +39,8 @@ enum Kind {
     F32,
     F64,
     Pointer,
+    /// A struct of the catalog in `structs.rs`, by index.
+    Struct(usize),
 }
 
 #[derive(Clone, Copy)]
@@ -130,6 +140,9 @@ const TYPES: &[Ty] = &[
 ];
 
 fn ty(name: &str) -> Ty {
+    if let Some(i) = STRUCTS.iter().position(|s| s.name == name) {
+        return struct_ty(i);
+    }
     *TYPES.iter().find(|t| t.rust == name).expect("a known type")
 }
 
@@ -205,6 +218,14 @@ impl Rng {
 }
 
 impl Ty {
+    /// The C type's name.
+    fn c_type(&self) -> String {
+        match self.kind {
+            Kind::Struct(i) => STRUCTS[i].c_name(),
+            _ => self.c.to_string(),
+        }
+    }
+
     fn bytes(&self, target: &Target) -> u8 {
         if self.size == 0 {
             target.pointer_bytes
@@ -223,6 +244,7 @@ impl Ty {
             (1 << bits) - 1
         };
         match self.kind {
+            Kind::Struct(_) => r, // the seed of its leaves' values
             Kind::Bool => r & 1,
             Kind::Signed | Kind::Unsigned | Kind::Pointer => {
                 // Mostly with the top bit set, so that sign and zero extension both show.
@@ -255,6 +277,7 @@ impl Ty {
             Kind::F64 => format!("tl_f64(0x{bits:x}ull)"),
             Kind::Bool => format!("{}", bits != 0),
             Kind::Pointer => format!("(void *)(uintptr_t)0x{bits:x}ull"),
+            Kind::Struct(_) => unreachable!("structs are set up leaf by leaf"),
             _ => format!("({})0x{bits:x}ull", self.c),
         }
     }
@@ -266,6 +289,7 @@ impl Ty {
             Kind::F64 => format!("tl_f64_bits({expr})"),
             Kind::Bool => format!("(uint64_t)({expr})"),
             Kind::Pointer => format!("(uint64_t)(uintptr_t)({expr})"),
+            Kind::Struct(_) => unreachable!("structs are checked leaf by leaf"),
             _ => format!(
                 "(uint64_t)(u{}_t)({expr})",
                 self.c.trim_start_matches('u').trim_end_matches("_t")
@@ -281,6 +305,7 @@ impl Ty {
             Kind::F64 => format!("f64::from_bits(0x{bits:x})"),
             Kind::Bool => format!("{}", bits != 0),
             Kind::Pointer => format!("core::ptr::without_provenance_mut(0x{bits:x})"),
+            Kind::Struct(i) => STRUCTS[i].rust_value(bits, target),
             Kind::Unsigned => unsigned(self.rust),
             Kind::Signed => {
                 let u = match self.bytes(target) {
@@ -327,14 +352,14 @@ impl Sig {
     }
 
     fn c_callback(&self, name: &str, with_ud: bool) -> String {
-        let mut args: Vec<&str> = self.args.iter().map(|t| t.c).collect();
+        let mut args: Vec<String> = self.args.iter().map(Ty::c_type).collect();
         if with_ud {
-            args.insert(self.ud_position, "void *");
+            args.insert(self.ud_position, "void *".into());
         }
         if args.is_empty() {
-            args.push("void");
+            args.push("void".into());
         }
-        let ret = self.ret.map_or("void", |t| t.c);
+        let ret = self.ret.map_or("void".into(), |t| t.c_type());
         format!(
             "typedef {ret} ({} *{name})({});",
             self.conv.c,
@@ -371,6 +396,25 @@ fn hand_picked(target: &Target) -> Vec<(&'static str, Vec<&'static str>, Option<
         ), // WNDPROC
         ("system", vec!["i8", "i64", "i8", "f64", "i16"], Some("i64")), // odd stack
     ];
+    if structs_allowed(target) {
+        let mut ints5_pn = vec!["i64"; 5];
+        ints5_pn.push("Pn");
+        let mut ints7_pn = vec!["i64"; 7];
+        ints7_pn.push("Pn");
+        let mut ints5_di = vec!["i64"; 5];
+        ints5_di.push("Di");
+        picked.extend([
+            ("C", vec!["Pf", "Pd", "If", "Di"], Some("Quad")), // SSE, mixed, HFA
+            ("C", vec!["L3", "i32"], Some("L3")),              // in memory both ways
+            ("C", ints5_pn, Some("Pn")), // System V: Pn does not fit, r9 stays free
+            ("C", ints7_pn, Some("i32")), // AAPCS64: Pn on the stack closes x0-x7
+            ("C", ints5_di, Some("Di")), // System V: the last integer register
+            ("C", vec!["D4", "F3", "Pd", "f32"], Some("D4")), // AAPCS64: v0-v7 run out
+            ("C", vec!["S1", "S2", "S3", "Un"], Some("S3")), // odd sizes, a union
+            ("system", vec!["Nest", "Hd"], Some("Pf")), // nested, padded
+            ("C", vec!["Nest"], Some("Nest")),
+        ]);
+    }
     match target.arch.as_str() {
         "x86" => {
             for conv in ["stdcall", "fastcall", "cdecl"] {
@@ -404,6 +448,50 @@ fn hand_picked(target: &Target) -> Vec<(&'static str, Vec<&'static str>, Option<
     picked
 }
 
+/// Whether signatures may take structs by value on `target`: not on Apple arm64, where a
+/// struct on the stack is refused (no machine here runs it), and which signatures put one
+/// there is not worth predicting for a link-only target.
+fn structs_allowed(target: &Target) -> bool {
+    !(target.vendor == "apple" && target.arch == "aarch64")
+}
+
+/// Replaces the structs that the crate refuses for `conv` on 32-bit x86 (documented in
+/// `arch/x86.rs`): any struct argument of a thiscall signature, a struct returned through a
+/// hidden pointer by a callee-pop convention, and fastcall frames popping over 96 bytes.
+fn avoid_refused_structs(conv: Conv, args: &mut [Ty], ret: &mut Option<Ty>, target: &Target) {
+    if target.arch != "x86" {
+        return;
+    }
+    let is_struct = |t: &Ty| matches!(t.kind, Kind::Struct(_));
+    let callee_pop = match conv.rust {
+        "stdcall" | "fastcall" | "thiscall" => true,
+        "system" => target.os == "windows",
+        _ => false,
+    };
+    let hidden_return = match *ret {
+        Some(Ty {
+            kind: Kind::Struct(i),
+            ..
+        }) => structs::x86_returns_through_pointer(&STRUCTS[i], target),
+        _ => false,
+    };
+    if callee_pop && hidden_return {
+        *ret = Some(ty("i64"));
+    }
+    let stack: usize = args
+        .iter()
+        .map(|t| match t.kind {
+            Kind::Struct(i) => structs::x86_stack_bytes(&STRUCTS[i], target),
+            _ => usize::from(t.bytes(target)).next_multiple_of(4),
+        })
+        .sum();
+    if conv.rust == "thiscall" || (conv.rust == "fastcall" && stack > 88) {
+        for t in args.iter_mut().filter(|t| is_struct(t)) {
+            *t = ty("i32");
+        }
+    }
+}
+
 /// Generates `count` signatures (hand-picked ones first) for `target`; returns (C, Rust).
 pub fn generate(seed: u64, count: usize, target: &Target) -> (String, String) {
     let mut rng = Rng(seed | 1);
@@ -411,17 +499,28 @@ pub fn generate(seed: u64, count: usize, target: &Target) -> (String, String) {
     let mut sigs = Vec::new();
     for (conv, args, ret) in hand_picked(target) {
         let conv = *convs.iter().find(|c| c.rust == conv).unwrap();
-        let args = args.into_iter().map(ty).collect();
-        sigs.push((conv, args, ret.map(ty)));
+        let mut args: Vec<Ty> = args.into_iter().map(ty).collect();
+        let mut ret = ret.map(ty);
+        avoid_refused_structs(conv, &mut args, &mut ret, target);
+        sigs.push((conv, args, ret));
     }
+    let structs = structs_allowed(target);
+    let pick = |rng: &mut Rng| {
+        if structs && rng.below(8) == 0 {
+            struct_ty(rng.below(STRUCTS.len()))
+        } else {
+            TYPES[rng.below(TYPES.len())]
+        }
+    };
     while sigs.len() < count {
         let conv = convs[rng.below(convs.len())];
         let arity = rng.below(13);
-        let mut args: Vec<Ty> = (0..arity).map(|_| TYPES[rng.below(TYPES.len())]).collect();
+        let mut args: Vec<Ty> = (0..arity).map(|_| pick(&mut rng)).collect();
         if conv.rust == "thiscall" && !args.is_empty() {
             args[0] = ty("*mut c_void"); // `this`; other first arguments are refused
         }
-        let ret = (rng.below(8) != 0).then(|| TYPES[rng.below(TYPES.len())]);
+        let mut ret = (rng.below(8) != 0).then(|| pick(&mut rng));
+        avoid_refused_structs(conv, &mut args, &mut ret, target);
         sigs.push((conv, args, ret));
     }
     let sigs: Vec<Sig> = sigs
@@ -461,11 +560,15 @@ pub fn generate(seed: u64, count: usize, target: &Target) -> (String, String) {
     )
     .unwrap();
     c.push_str(C_PRELUDE);
+    c.push_str(&structs::c_definitions());
     writeln!(
         rust,
         "// Generated by tests/conformance/generate.rs, seed {seed:#x}: do not edit."
     )
     .unwrap();
+    if structs_allowed(target) {
+        rust.push_str(&structs::rust_definitions());
+    }
     for (i, sig) in sigs.iter().enumerate() {
         write_c(&mut c, i, sig, target);
         write_rust(&mut rust, i, sig, target);
@@ -535,13 +638,28 @@ static void tl_conf_on_thread(void (*fn)(void *), void *arg) {
 }
 "#;
 
-fn write_c(c: &mut String, i: usize, sig: &Sig, _target: &Target) {
+fn write_c(c: &mut String, i: usize, sig: &Sig, target: &Target) {
+    // Struct arguments are built leaf by leaf into locals `sK` first.
+    let setup: String = sig
+        .args
+        .iter()
+        .zip(&sig.values)
+        .enumerate()
+        .filter_map(|(k, (t, &v))| match t.kind {
+            Kind::Struct(s) => Some(STRUCTS[s].c_setup(&format!("s{k}"), v, target)),
+            _ => None,
+        })
+        .collect();
     let call_args = |with_ud: bool| {
         let mut args: Vec<String> = sig
             .args
             .iter()
             .zip(&sig.values)
-            .map(|(t, &v)| t.c_value(v))
+            .enumerate()
+            .map(|(k, (t, &v))| match t.kind {
+                Kind::Struct(_) => format!("s{k}"),
+                _ => t.c_value(v),
+            })
             .collect();
         if with_ud {
             args.insert(sig.ud_position, "ud".to_string());
@@ -550,16 +668,24 @@ fn write_c(c: &mut String, i: usize, sig: &Sig, _target: &Target) {
     };
     let body = |with_ud: bool, what: &str| match sig.ret {
         None => format!(
-            "    cb({});\n    (void)msg;\n    return 0;\n",
+            "{setup}    cb({});\n    (void)msg;\n    return 0;\n",
             call_args(with_ud)
         ),
-        Some(t) => format!(
-            "    {} r = cb({});\n    return tl_conf_check(msg, \"{what}\", 0x{:x}ull, {});\n",
-            t.c,
-            call_args(with_ud),
-            sig.ret_value,
-            t.c_bits("r")
-        ),
+        Some(t) => {
+            let check = match t.kind {
+                Kind::Struct(s) => STRUCTS[s].c_check("r", what, sig.ret_value, target),
+                _ => format!(
+                    "tl_conf_check(msg, \"{what}\", 0x{:x}ull, {})",
+                    sig.ret_value,
+                    t.c_bits("r")
+                ),
+            };
+            format!(
+                "{setup}    {} r = cb({});\n    return {check};\n",
+                t.c_type(),
+                call_args(with_ud),
+            )
+        }
     };
     let _ = writeln!(c, "\n{}", sig.c_callback(&format!("tl_conf_cb_{i}"), false));
     let _ = write!(
@@ -604,11 +730,12 @@ fn write_rust(rust: &mut String, i: usize, sig: &Sig, target: &Target) {
         .zip(&sig.args)
         .zip(&sig.values)
         .enumerate()
-        .map(|(k, ((n, t), v))| {
-            format!(
+        .map(|(k, ((n, t), v))| match t.kind {
+            Kind::Struct(s) => STRUCTS[s].rust_checks(n, k, *v, target),
+            _ => format!(
                 "report.arg(NAME, {k}, {:?}, {n}.bits(), 0x{v:x});\n",
                 t.rust
-            )
+            ),
         })
         .collect();
     let ret = sig
