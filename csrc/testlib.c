@@ -733,3 +733,29 @@ TL_EXPORT uint32_t tl_dispatch_message_seh(tl_wndproc proc, void *hwnd, uint32_t
     return 0;
 }
 #endif
+
+/* ---- Structs by value ---------------------------------------------------------------------- */
+
+/* A 2-D point of floats (an SSE eightbyte on System V, an HFA on AAPCS64, 8 bytes on Windows),
+ * a rectangle of doubles (32 bytes: in memory, or by reference), and a tagged value mixing
+ * integers and floats. */
+typedef struct tl_point { float x, y; } tl_point;
+typedef struct tl_rect { double left, top, right, bottom; } tl_rect;
+typedef struct tl_tagged { uint8_t tag; int32_t n; double value; } tl_tagged;
+
+typedef tl_point (*tl_point_fn)(tl_point p, float scale, void *ud);
+typedef tl_rect (*tl_rect_fn)(tl_rect r, tl_tagged t, int32_t grow);
+
+/* Maps each of `n` points through cb with `scale`, in place. */
+TL_EXPORT void tl_map_points(tl_point *points, size_t n, float scale, tl_point_fn cb, void *ud) {
+    for (size_t i = 0; i < n; i++)
+        points[i] = cb(points[i], scale, ud);
+}
+
+/* Calls cb with a fixed rectangle and tagged value; returns the rectangle's area after. */
+TL_EXPORT double tl_grow_rect(tl_rect_fn cb, int32_t grow) {
+    tl_rect r = {-1.5, 2.25, 10.0, 20.5};
+    tl_tagged t = {0xA5, -7, 0.125};
+    tl_rect out = cb(r, t, grow);
+    return (out.right - out.left) * (out.bottom - out.top);
+}

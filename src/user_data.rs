@@ -332,12 +332,14 @@ impl<'a, B, P> UserData<'a, B, P> {
     ///     core::ptr::null_mut()
     /// };
     /// let start = UserData::<Start, ud::First>::new_sync(&run);
-    /// let mut thread = 0;
+    /// // (`pthread_t` is an integer on glibc, a pointer on musl and macOS.)
+    /// let mut thread = core::mem::MaybeUninit::<libc::pthread_t>::uninit();
     /// // SAFETY: the thread is joined below, while `start` (and `run`) live, and is started
-    /// // with `start.data()` as its argument.
+    /// // with `start.data()` as its argument; `pthread_create` initialises `thread`.
     /// unsafe {
-    ///     assert_eq!(libc::pthread_create(&mut thread, core::ptr::null(), start.func_as_safe(), start.data()), 0);
-    ///     assert_eq!(libc::pthread_join(thread, core::ptr::null_mut()), 0);
+    ///     let start_routine = start.func_as_safe();
+    ///     assert_eq!(libc::pthread_create(thread.as_mut_ptr(), core::ptr::null(), start_routine, start.data()), 0);
+    ///     assert_eq!(libc::pthread_join(thread.assume_init(), core::ptr::null_mut()), 0);
     /// }
     /// assert_eq!(answer.load(std::sync::atomic::Ordering::SeqCst), 42);
     /// # }

@@ -56,6 +56,7 @@ mod bindings;
 mod calls;
 mod os_apis;
 mod ownership;
+mod structs;
 mod types;
 #[cfg(panic = "unwind")]
 mod unwinding;
