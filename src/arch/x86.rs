@@ -255,17 +255,31 @@ const fn stack_bytes(args: &[AbiClass], first: usize) -> usize {
 }
 
 /// fastcall, following rustc's `fill_inregs`: walking the arguments with two free registers,
-/// floats and structs (always on the stack) are skipped; an integer of `n` 32-bit words stops
-/// the walk if fewer than `n` registers are free, else takes `n` of them (but only a 32-bit one
-/// is actually passed in a register); the walk also stops once no register is free.
+/// floats are skipped; an integer of `n` 32-bit words stops the walk if fewer than `n`
+/// registers are free, else takes `n` of them (but only a 32-bit one is actually passed in a
+/// register); the walk also stops once no register is free.
+///
+/// Structs are refused: rustc passes them on the stack without counting them against ecx and
+/// edx, while GCC and Clang (outside MSVC mode) count them, so a C caller puts the next
+/// integer in another register than a Rust body reads it from (seen in the conformance suite:
+/// `fastcall fn(S1, *mut c_void)` gets its pointer in edx from GCC, in ecx from rustc).
 const fn fastcall_plan(args: &[AbiClass]) -> Plan {
+    let mut i = 0;
+    while i < args.len() {
+        if matches!(args[i], AbiClass::Aggregate(_)) {
+            return Plan::Refused(
+                "a fastcall signature taking a struct by value is not supported: rustc and \
+                 GCC/Clang disagree on which registers such a struct uses",
+            );
+        }
+        i += 1;
+    }
     let (mut free, mut stack, mut stopped, mut i) = (2, 0, false, 0);
     while i < args.len() {
         let class = args[i];
         let words = class.size().div_ceil(4);
         let mut in_register = false;
-        let skipped = class.is_float() || matches!(class, AbiClass::Aggregate(_));
-        if !stopped && !skipped {
+        if !stopped && !class.is_float() {
             if words > free {
                 stopped = true;
             } else {

@@ -456,8 +456,9 @@ fn structs_allowed(target: &Target) -> bool {
 }
 
 /// Replaces the structs that the crate refuses for `conv` on 32-bit x86 (documented in
-/// `arch/x86.rs`): any struct argument of a thiscall signature, a struct returned through a
-/// hidden pointer by a callee-pop convention, and fastcall frames popping over 96 bytes.
+/// `arch/x86.rs`): any struct argument of a thiscall or fastcall signature (for fastcall,
+/// rustc's own user-data callbacks disagree with GCC too), and a struct returned through a
+/// hidden pointer by a callee-pop convention.
 fn avoid_refused_structs(conv: Conv, args: &mut [Ty], ret: &mut Option<Ty>, target: &Target) {
     if target.arch != "x86" {
         return;
@@ -478,14 +479,7 @@ fn avoid_refused_structs(conv: Conv, args: &mut [Ty], ret: &mut Option<Ty>, targ
     if callee_pop && hidden_return {
         *ret = Some(ty("i64"));
     }
-    let stack: usize = args
-        .iter()
-        .map(|t| match t.kind {
-            Kind::Struct(i) => structs::x86_stack_bytes(&STRUCTS[i], target),
-            _ => usize::from(t.bytes(target)).next_multiple_of(4),
-        })
-        .sum();
-    if conv.rust == "thiscall" || (conv.rust == "fastcall" && stack > 88) {
+    if conv.rust == "thiscall" || conv.rust == "fastcall" {
         for t in args.iter_mut().filter(|t| is_struct(t)) {
             *t = ty("i32");
         }

@@ -249,11 +249,6 @@ pub fn x86_returns_through_pointer(def: &StructDef, target: &Target) -> bool {
     !(target.os == "windows" && matches!(size_of_shape(def, target), 1 | 2 | 4 | 8))
 }
 
-/// Bytes an i686 caller puts on the stack for a shape (its size rounded up to 4).
-pub fn x86_stack_bytes(def: &StructDef, target: &Target) -> usize {
-    size_of_shape(def, target).next_multiple_of(4)
-}
-
 /// The shape's size on `target`, from its leaves' sizes and C's layout rules for them (every
 /// shape here has natural alignment; on i686 Linux, 8-byte scalars are 4-aligned in structs).
 fn size_of_shape(def: &StructDef, target: &Target) -> usize {
