@@ -390,6 +390,37 @@ fn binding_rows(lib: &Library) -> Vec<Row> {
         ),
         "20, closure freed 1 time(s)",
     ));
+
+    // Structs by value, declared once with `c_struct!` as C declares them.
+    trampoline::c_struct! {
+        #[derive(Clone, Copy)]
+        struct Point { x: f32, y: f32 }
+    }
+    type PointFn = unsafe extern "C" fn(Point, f32, *mut c_void) -> Point;
+    // SAFETY: the declared type is the C function's.
+    let map_points: unsafe extern "C" fn(*mut Point, usize, f32, PointFn, *mut c_void) =
+        unsafe { c_fn(lib, "tl_map_points") };
+    let rotate = Thunk::<PointFn>::new(|p: Point, scale: f32, _ud: *mut c_void| Point {
+        x: -p.y * scale,
+        y: p.x * scale,
+    });
+    let mut points = [Point { x: 1.0, y: 2.0 }, Point { x: 3.0, y: -1.0 }];
+    // SAFETY: C calls back only during this call, while the thunk lives.
+    unsafe {
+        map_points(
+            points.as_mut_ptr(),
+            points.len(),
+            2.0,
+            rotate.as_fn(),
+            core::ptr::null_mut(),
+        )
+    };
+    rows.push(row(
+        "thunk, struct by value",
+        "Point f(Point, float, void *)",
+        format!("{:?}", points.map(|p| (p.x, p.y))),
+        "[(-4.0, 2.0), (2.0, 6.0)]",
+    ));
     rows
 }
 

@@ -46,7 +46,8 @@
 //!
 //! A callback's C type is a function-pointer type implementing [`Signature`]: see
 //! [the `signature` module](crate::signature) for the ABIs and [`AbiType`] for the argument
-//! types. Anything the crate does not know how to pass is refused at compile time.
+//! types; [`c_struct!`] declares structs and unions passed by value. Anything the crate does
+//! not know how to pass is refused at compile time.
 //!
 //! # Safety model
 //!
