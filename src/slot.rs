@@ -174,19 +174,38 @@ impl Slot {
 
     /// Marks the slot busy for a call of its `FnMut` closure: `Err` with the state found if
     /// it was not idle (re-entered or concurrent: `BUSY`; dropped: `DEAD`).
-    #[inline(always)]
+    #[cfg(test)]
     pub(crate) fn enter(&self) -> Result<BusyGuard<'_, IDLE>, usize> {
-        match self.state.swap(BUSY, Ordering::Acquire) {
-            IDLE => Ok(BusyGuard(self)),
-            found => Err(found),
-        }
+        self.enter_as::<IDLE>(false)
     }
 
     /// Marks the slot busy for the one call of its `FnOnce` closure: as [`enter`](Self::enter),
     /// with `CONSUMED` found after a first call. The guard leaves the slot `CONSUMED`.
-    #[inline(always)]
+    #[cfg(test)]
     pub(crate) fn enter_once(&self) -> Result<BusyGuard<'_, CONSUMED>, usize> {
-        match self.state.swap(BUSY, Ordering::Acquire) {
+        self.enter_as::<CONSUMED>(false)
+    }
+
+    /// Marks the slot busy, the guard leaving it `AFTER`. `one_thread` says that every call
+    /// and the drop happen on one thread (`threads::Local`): then nothing can change the state
+    /// between a load and a store, and a plain load and store catch re-entry and a drop from
+    /// inside the call as the swap does, without a locked instruction. Otherwise a swap, so
+    /// that of two threads racing (two calls, or a call and a drop), exactly one wins.
+    #[inline(always)]
+    pub(crate) fn enter_as<const AFTER: usize>(
+        &self,
+        one_thread: bool,
+    ) -> Result<BusyGuard<'_, AFTER>, usize> {
+        let found = if one_thread {
+            let found = self.state.load(Ordering::Relaxed);
+            if found == IDLE {
+                self.state.store(BUSY, Ordering::Relaxed);
+            }
+            found
+        } else {
+            self.state.swap(BUSY, Ordering::Acquire)
+        };
+        match found {
             IDLE => Ok(BusyGuard(self)),
             found => Err(found),
         }
@@ -356,6 +375,37 @@ mod tests {
         assert_eq!(created_at(DEAD), None, "DEAD without a location");
         assert_eq!(
             s.enter().err().map(state_of),
+            Some(DEAD),
+            "a call after the drop"
+        );
+        // SAFETY: nothing stored, no one using it.
+        unsafe { free_slot(slot) };
+    }
+
+    #[test]
+    fn one_thread_entry_finds_the_same_states_and_leaves_refused_states_alone() {
+        let slot = new_slot();
+        // SAFETY: the slot lives until `free_slot`.
+        let s = unsafe { &*slot };
+        {
+            let _busy = s.enter_as::<IDLE>(true).expect("idle");
+            assert_eq!(s.enter_as::<IDLE>(true).err(), Some(BUSY), "re-entered");
+            assert_eq!(s.kill(DEAD), BUSY, "a drop from inside the call sees BUSY");
+            s.state.store(BUSY, Ordering::SeqCst); // (the drop aborts then; undo it)
+        }
+        assert_eq!(s.state.load(Ordering::SeqCst), IDLE, "the call ends IDLE");
+        {
+            let _busy = s.enter_as::<CONSUMED>(true).expect("idle");
+        }
+        assert_eq!(s.enter_as::<CONSUMED>(true).err(), Some(CONSUMED));
+        assert_eq!(
+            s.state.load(Ordering::SeqCst),
+            CONSUMED,
+            "a refused entry writes nothing"
+        );
+        s.kill(DEAD);
+        assert_eq!(
+            s.enter_as::<IDLE>(true).err(),
             Some(DEAD),
             "a call after the drop"
         );

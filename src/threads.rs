@@ -12,8 +12,11 @@
 //!
 //! The type system cannot see which thread C calls from: those columns are the promise made
 //! when the pointer is handed to C. What it does enforce is that a closure only ever goes to,
-//! or is shared with, threads its auto traits allow. An `FnMut` thunk called re-entrantly or
-//! from two threads at once aborts with a message rather than alias its `&mut`.
+//! or is shared with, threads its auto traits allow. An `FnMut` thunk called re-entrantly
+//! aborts with a message rather than alias its `&mut`; so does one in `threads::Send` called
+//! from two threads at once. (`threads::Local` checks with a plain load and store instead of a
+//! locked swap, since all its calls and its drop are on one thread: a second thread calling it
+//! breaks that promise, and is not caught.)
 //!
 //! ```
 //! use trampoline::{Thunk, threads};
@@ -142,9 +145,19 @@ impl<B: crate::Signature> HandsOut<B, kind::Exclusive> for Send {}
 impl<B: crate::Signature> HandsOut<B, kind::Once> for Send {}
 impl<B: crate::Signature, K> HandsOut<B, K> for Sync {}
 
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for super::Local {}
-    impl Sealed for super::Send {}
-    impl Sealed for super::Sync {}
+pub(crate) mod sealed {
+    pub trait Sealed {
+        /// Whether every call and the drop happen on the owner's thread (see
+        /// `Slot::enter_as`).
+        const ONE_THREAD: bool;
+    }
+    impl Sealed for super::Local {
+        const ONE_THREAD: bool = true;
+    }
+    impl Sealed for super::Send {
+        const ONE_THREAD: bool = false;
+    }
+    impl Sealed for super::Sync {
+        const ONE_THREAD: bool = false;
+    }
 }

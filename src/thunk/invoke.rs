@@ -15,7 +15,8 @@ use crate::abort::abort_with;
 use crate::call::{CallFn, CallMut, CallOnce};
 use core::sync::atomic::Ordering;
 
-use crate::slot::{BUSY, CONSUMED, Slot, created_at, state_of};
+use crate::slot::{BUSY, CONSUMED, IDLE, Slot, created_at, state_of};
+use crate::threads::sealed::Sealed;
 
 /// How a thunk body calls its closure. Implementation detail of [`ThunkSignature`].
 ///
@@ -34,21 +35,21 @@ pub unsafe trait Invoke<Args, R> {
     unsafe fn invoke(slot: *const Slot, args: Args) -> R;
 }
 
-/// Calls an `Fn` closure of type `F`, for signature `B`.
+/// Calls an `Fn` closure of type `F`, for signature `B`, in thread mode `M`.
 #[doc(hidden)]
-pub struct ByRef<B, F>(PhantomData<(fn() -> B, F)>);
+pub struct ByRef<B, F, M>(PhantomData<(fn() -> B, F, M)>);
 /// Calls an `FnMut` closure, aborting if the call is re-entered or concurrent.
 #[doc(hidden)]
-pub struct ByMut<B, F>(PhantomData<(fn() -> B, F)>);
+pub struct ByMut<B, F, M>(PhantomData<(fn() -> B, F, M)>);
 /// Calls an `FnOnce` closure, aborting on a second call.
 #[doc(hidden)]
-pub struct ByOnce<B, F>(PhantomData<(fn() -> B, F)>);
+pub struct ByOnce<B, F, M>(PhantomData<(fn() -> B, F, M)>);
 /// Aborts: the thunk was dropped, yet its pointer was called.
 #[doc(hidden)]
 pub struct Stale<B>(PhantomData<fn() -> B>);
 
 // SAFETY: reads only the closure the slot was created with.
-unsafe impl<B, F: CallFn<Args, R>, Args, R> Invoke<Args, R> for ByRef<B, F> {
+unsafe impl<B, F: CallFn<Args, R>, M, Args, R> Invoke<Args, R> for ByRef<B, F, M> {
     #[inline(always)]
     unsafe fn invoke(slot: *const Slot, args: Args) -> R {
         // SAFETY: the slot holds an `F` (the caller's promise); `Fn` needs only `&F`, which the
@@ -57,13 +58,14 @@ unsafe impl<B, F: CallFn<Args, R>, Args, R> Invoke<Args, R> for ByRef<B, F> {
     }
 }
 
-// SAFETY: as above; the busy state makes the `&mut F` unique.
-unsafe impl<B, F: CallMut<Args, R>, Args, R> Invoke<Args, R> for ByMut<B, F> {
+// SAFETY: as above; the busy state makes the `&mut F` unique (on one thread for
+// `threads::Local`, whose calls and drop all happen on the owner's thread).
+unsafe impl<B, F: CallMut<Args, R>, M: Sealed, Args, R> Invoke<Args, R> for ByMut<B, F, M> {
     #[inline(always)]
     unsafe fn invoke(slot: *const Slot, args: Args) -> R {
         // SAFETY: the slot is live (the caller's promise).
         let slot_ref = unsafe { &*slot };
-        let _busy = match slot_ref.enter() {
+        let _busy = match slot_ref.enter_as::<IDLE>(M::ONE_THREAD) {
             Ok(busy) => busy,
             Err(found) => refused(found, slot, "FnMut", type_name::<B>()),
         };
@@ -75,12 +77,12 @@ unsafe impl<B, F: CallMut<Args, R>, Args, R> Invoke<Args, R> for ByMut<B, F> {
 
 // SAFETY: as above; the state makes the move out happen once, and keeps a drop out while the
 // closure runs.
-unsafe impl<B, F: CallOnce<Args, R>, Args, R> Invoke<Args, R> for ByOnce<B, F> {
+unsafe impl<B, F: CallOnce<Args, R>, M: Sealed, Args, R> Invoke<Args, R> for ByOnce<B, F, M> {
     #[inline(always)]
     unsafe fn invoke(slot: *const Slot, args: Args) -> R {
         // SAFETY: the slot is live (the caller's promise).
         let slot_ref = unsafe { &*slot };
-        let _busy = match slot_ref.enter_once() {
+        let _busy = match slot_ref.enter_as::<CONSUMED>(M::ONE_THREAD) {
             Ok(busy) => busy,
             Err(found) => refused(found, slot, "FnOnce", type_name::<B>()),
         };

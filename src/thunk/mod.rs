@@ -200,7 +200,7 @@ macro_rules! thunk_type {
                 F: $call<B::Args, B::Ret> + 'a,
                 M: Admits<F, $kind>,
             {
-                let raw = RawThunk::new::<B, $strategy<B, F>, F>(closure, Location::caller())?;
+                let raw = RawThunk::new::<B, $strategy<B, F, M>, F>(closure, Location::caller())?;
                 Ok($name { raw, _marker: PhantomData })
             }
 
@@ -366,8 +366,8 @@ thunk_type! {
 thunk_type! {
     /// An `FnMut` closure as a C function pointer with its own code address.
     ///
-    /// Re-entering it, or calling it from two threads at once, aborts the process with a
-    /// message instead of aliasing the closure's `&mut`.
+    /// Re-entering it, or (in `threads::Send`) calling it from two threads at once, aborts the
+    /// process with a message instead of aliasing the closure's `&mut`.
     ///
     /// ```
     /// use core::ffi::c_void;
