@@ -35,15 +35,18 @@ pub unsafe trait Invoke<Args, R> {
     unsafe fn invoke(slot: *const Slot, args: Args) -> R;
 }
 
+/// A strategy's type parameters: signature `B`, closure `F`, thread mode `M` (never values).
+type Marker<B, F, M> = PhantomData<fn() -> (B, F, M)>;
+
 /// Calls an `Fn` closure of type `F`, for signature `B`, in thread mode `M`.
 #[doc(hidden)]
-pub struct ByRef<B, F, M>(PhantomData<fn() -> (B, F, M)>);
+pub struct ByRef<B, F, M>(Marker<B, F, M>);
 /// Calls an `FnMut` closure, aborting if the call is re-entered or concurrent.
 #[doc(hidden)]
-pub struct ByMut<B, F, M>(PhantomData<fn() -> (B, F, M)>);
+pub struct ByMut<B, F, M>(Marker<B, F, M>);
 /// Calls an `FnOnce` closure, aborting on a second call.
 #[doc(hidden)]
-pub struct ByOnce<B, F, M>(PhantomData<fn() -> (B, F, M)>);
+pub struct ByOnce<B, F, M>(Marker<B, F, M>);
 /// Aborts: the thunk was dropped, yet its pointer was called.
 #[doc(hidden)]
 pub struct Stale<B>(PhantomData<fn() -> B>);
