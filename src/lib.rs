@@ -101,6 +101,7 @@ mod aggregate;
 mod arch;
 mod call;
 mod error;
+mod hrtb;
 mod os;
 pub mod panic;
 mod panic_guard;
@@ -128,4 +129,8 @@ pub use pool::{PoolStats, pool_stats};
 pub use signature::{Abi, Signature, UnsafeSignature};
 pub use thunk::{Invoke, OwnedThunk, Thunk, ThunkMut, ThunkOnce, ThunkSignature};
 pub use types::{AbiClass, AbiReturn, AbiType, UserDataArg};
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::hrtb::Hrtb;
+}
 pub use user_data::{OwnedByC, UserData, UserDataGetter, UserDataSignature, ud};

@@ -41,6 +41,7 @@
 //! let thunk = Thunk::<Twice>::new(|x: i32| x);
 //! ```
 
+pub use crate::hrtb::Accepts;
 use crate::types::{AbiClass, AbiReturn, AbiType};
 
 /// A calling convention, as named in Rust's `extern "..."`.
@@ -78,13 +79,15 @@ pub enum Abi {
 /// # Function pointers with references
 ///
 /// A type written `unsafe extern "C" fn(&i32)` is higher-ranked (`for<'a> fn(&'a i32)`),
-/// which no generic impl can cover. Name the lifetime instead, for example
-/// `type Cb<'a> = unsafe extern "C" fn(&'a i32);` and use `Cb<'_>`, or take a raw pointer.
+/// which no generic impl can cover. Declare it with [`hrtb!`](crate::hrtb) (the closure then
+/// takes references of any lifetime), or name the lifetime as a parameter
+/// (`type Cb<'a> = unsafe extern "C" fn(&'a i32);`, used as `Cb<'_>`).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a callback signature trampoline supports",
     label = "expected an `extern \"ABI\" fn(..) -> R` type with 0 to 12 supported arguments",
-    note = "function pointers taking references must name the lifetime: \
-            `unsafe extern \"C\" fn(&'a T)`, not `unsafe extern \"C\" fn(&T)`"
+    note = "a function pointer taking references (`for<'a> fn(&'a T)`) is declared with \
+            `trampoline::hrtb!`, or with its lifetime as a parameter: `type Cb<'a> = \
+            unsafe extern \"C\" fn(&'a T)`"
 )]
 pub trait Signature: Copy + Sized + sealed::Sealed {
     /// The argument types, as a tuple.

@@ -20,7 +20,7 @@ use crate::arch::Plan;
 use crate::call::{CallFn, CallMut, CallOnce};
 use crate::error::Error;
 use crate::pool;
-use crate::signature::UnsafeSignature;
+use crate::signature::{Accepts, UnsafeSignature};
 use crate::slot::{BUSY, DEAD, IDLE, Slot, dead_state};
 use crate::threads::{self, Admits, HandsOut, Local, kind};
 use core::panic::Location;
@@ -184,6 +184,7 @@ macro_rules! thunk_type {
             pub fn new<F>(closure: F) -> Self
             where
                 F: $call<B::Args, B::Ret> + 'a,
+                B: Accepts<F, $kind>,
                 M: Admits<F, $kind>,
             {
                 Self::try_new(closure)
@@ -198,6 +199,7 @@ macro_rules! thunk_type {
             pub fn try_new<F>(closure: F) -> Result<Self, Error>
             where
                 F: $call<B::Args, B::Ret> + 'a,
+                B: Accepts<F, $kind>,
                 M: Admits<F, $kind>,
             {
                 let raw = RawThunk::new::<B, $strategy<B, F, M>, F>(closure, Location::caller())?;

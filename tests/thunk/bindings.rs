@@ -122,3 +122,69 @@ fn a_thunk_owned_by_c_is_freed_by_its_destroy_notify() {
         "the closure was dropped with the thunk"
     );
 }
+
+// A hand-written binding whose callback takes references: higher-ranked, declared with
+// `hrtb!`, called by C with pointers into its own array.
+trampoline::hrtb! {
+    type RefCmp = for<'a, 'b> unsafe extern "C" fn(&'a i32, &'b i32) -> i32;
+}
+
+#[test]
+fn a_higher_ranked_comparator_sorts_through_c() {
+    // SAFETY: the declared type is the C function's (references are pointers in the ABI).
+    let sort: unsafe extern "C" fn(
+        *mut i32,
+        usize,
+        for<'a, 'b> unsafe extern "C" fn(&'a i32, &'b i32) -> i32,
+    ) = unsafe { sym("tl_sort") };
+    let mut seen = Vec::new();
+    let mut values = [5, -3, 9, 0, 2];
+    let base = values.as_ptr() as usize;
+    {
+        let cmp = ThunkMut::<RefCmp>::new(|a: &i32, b: &i32| {
+            // C passes a reference into the array it sorts, and one to its own copy of the
+            // element it is inserting.
+            let inside =
+                |r: &i32| (base..base + 5 * 4).contains(&(core::ptr::from_ref(r) as usize));
+            seen.push(inside(a) && !inside(b));
+            a.cmp(b) as i32
+        });
+        // SAFETY: C calls back only during the call, while the thunk lives.
+        unsafe { sort(values.as_mut_ptr(), values.len(), cmp.as_fn().0) };
+    }
+    assert_eq!(values, [-3, 0, 2, 5, 9]);
+    assert!(!seen.is_empty() && seen.iter().all(|&inside| inside));
+}
+
+trampoline::hrtb! {
+    type Update = for<'a, 'b> unsafe extern "C" fn(&'a mut i64, Option<&'b i64>, f64) -> i64;
+}
+
+#[test]
+fn higher_ranked_signatures_take_mutable_and_optional_references_in_every_thunk_kind() {
+    let thunk = Thunk::<Update>::new(|a: &mut i64, b: Option<&i64>, scale: f64| {
+        *a += b.copied().unwrap_or(100);
+        (*a as f64 * scale) as i64
+    });
+    let (mut a, b) = (1, 2);
+    // SAFETY: the thunk is alive; the references are valid for the call.
+    assert_eq!(unsafe { (thunk.as_fn().0)(&mut a, Some(&b), 10.0) }, 30);
+    // SAFETY: as above.
+    assert_eq!(unsafe { (thunk.as_fn().0)(&mut a, None, 1.0) }, 103);
+    assert_eq!(a, 103);
+    let mut calls = 0;
+    let thunk_mut = ThunkMut::<Update>::new(|a: &mut i64, _: Option<&i64>, _: f64| {
+        calls += 1;
+        *a
+    });
+    // SAFETY: as above.
+    assert_eq!(unsafe { (thunk_mut.as_fn().0)(&mut a, None, 0.0) }, 103);
+    drop(thunk_mut);
+    assert_eq!(calls, 1);
+    let once = ThunkOnce::<Update>::new(|a: &mut i64, b: Option<&i64>, _: f64| {
+        core::mem::replace(a, *b.unwrap())
+    });
+    // SAFETY: as above, once.
+    assert_eq!(unsafe { (once.as_fn().0)(&mut a, Some(&b), 0.0) }, 103);
+    assert_eq!(a, 2);
+}
