@@ -41,6 +41,9 @@ enum Kind {
     Pointer,
     /// A struct of the catalog in `structs.rs`, by index.
     Struct(usize),
+    /// A reference to a scalar of `TYPES`, by index: C passes the address of a static
+    /// holding the value; the thunk's signature is higher-ranked (`hrtb!`).
+    Ref(usize),
 }
 
 #[derive(Clone, Copy)]
@@ -217,12 +220,32 @@ impl Rng {
     }
 }
 
+/// A reference to `TYPES[i]`.
+fn ref_ty(i: usize) -> Ty {
+    Ty {
+        rust: "",
+        c: "",
+        kind: Kind::Ref(i),
+        size: 0,
+    }
+}
+
 impl Ty {
     /// The C type's name.
     fn c_type(&self) -> String {
         match self.kind {
             Kind::Struct(i) => STRUCTS[i].c_name(),
+            Kind::Ref(i) => format!("const {} *", TYPES[i].c),
             _ => self.c.to_string(),
+        }
+    }
+
+    /// The Rust type's name; a reference has lifetime `lifetime` (`'r` in a higher-ranked
+    /// signature, elided in a closure's parameters).
+    fn rust_type(&self, lifetime: &str) -> String {
+        match self.kind {
+            Kind::Ref(i) => format!("&{lifetime} {}", TYPES[i].rust),
+            _ => self.rust.to_string(),
         }
     }
 
@@ -244,7 +267,8 @@ impl Ty {
             (1 << bits) - 1
         };
         match self.kind {
-            Kind::Struct(_) => r, // the seed of its leaves' values
+            Kind::Ref(i) => TYPES[i].value(rng, target), // the referent's value
+            Kind::Struct(_) => r,                        // the seed of its leaves' values
             Kind::Bool => r & 1,
             Kind::Signed | Kind::Unsigned | Kind::Pointer => {
                 // Mostly with the top bit set, so that sign and zero extension both show.
@@ -277,7 +301,7 @@ impl Ty {
             Kind::F64 => format!("tl_f64(0x{bits:x}ull)"),
             Kind::Bool => format!("{}", bits != 0),
             Kind::Pointer => format!("(void *)(uintptr_t)0x{bits:x}ull"),
-            Kind::Struct(_) => unreachable!("structs are set up leaf by leaf"),
+            Kind::Struct(_) | Kind::Ref(_) => unreachable!("set up in a variable first"),
             _ => format!("({})0x{bits:x}ull", self.c),
         }
     }
@@ -289,7 +313,7 @@ impl Ty {
             Kind::F64 => format!("tl_f64_bits({expr})"),
             Kind::Bool => format!("(uint64_t)({expr})"),
             Kind::Pointer => format!("(uint64_t)(uintptr_t)({expr})"),
-            Kind::Struct(_) => unreachable!("structs are checked leaf by leaf"),
+            Kind::Struct(_) | Kind::Ref(_) => unreachable!("checked part by part"),
             _ => format!(
                 "(uint64_t)(u{}_t)({expr})",
                 self.c.trim_start_matches('u').trim_end_matches("_t")
@@ -306,6 +330,7 @@ impl Ty {
             Kind::Bool => format!("{}", bits != 0),
             Kind::Pointer => format!("core::ptr::without_provenance_mut(0x{bits:x})"),
             Kind::Struct(i) => STRUCTS[i].rust_value(bits, target),
+            Kind::Ref(_) => unreachable!("references are never returned"),
             Kind::Unsigned => unsigned(self.rust),
             Kind::Signed => {
                 let u = match self.bytes(target) {
@@ -336,10 +361,19 @@ struct Sig {
 }
 
 impl Sig {
+    /// Whether an argument is a reference, which makes the thunk's signature higher-ranked.
+    fn has_refs(&self) -> bool {
+        self.args.iter().any(|t| matches!(t.kind, Kind::Ref(_)))
+    }
+
+    /// The Rust signature type: references get lifetime `'r` (bound by the `for<'r>` that
+    /// `hrtb!` declares), or `'static` in the user-data variant, whose C caller passes the
+    /// address of statics.
     fn rust_type(&self, with_ud: bool) -> String {
-        let mut args: Vec<&str> = self.args.iter().map(|t| t.rust).collect();
+        let lifetime = if with_ud { "'static" } else { "'r" };
+        let mut args: Vec<String> = self.args.iter().map(|t| t.rust_type(lifetime)).collect();
         if with_ud {
-            args.insert(self.ud_position, "*mut c_void");
+            args.insert(self.ud_position, "*mut c_void".into());
         }
         let ret = self
             .ret
@@ -515,6 +549,20 @@ pub fn generate(seed: u64, count: usize, target: &Target) -> (String, String) {
         }
         let mut ret = (rng.below(8) != 0).then(|| pick(&mut rng));
         avoid_refused_structs(conv, &mut args, &mut ret, target);
+        // One signature in eight takes some of its scalars by reference, as hand-written
+        // bindings do: a higher-ranked signature (`hrtb!`) for the thunk.
+        if rng.below(8) == 0 {
+            for t in args.iter_mut() {
+                let scalar = matches!(
+                    t.kind,
+                    Kind::Signed | Kind::Unsigned | Kind::Bool | Kind::F32 | Kind::F64
+                );
+                if scalar && rng.below(2) == 0 {
+                    let i = TYPES.iter().position(|x| x.rust == t.rust).unwrap();
+                    *t = ref_ty(i);
+                }
+            }
+        }
         sigs.push((conv, args, ret));
     }
     let sigs: Vec<Sig> = sigs
@@ -641,6 +689,11 @@ fn write_c(c: &mut String, i: usize, sig: &Sig, target: &Target) {
         .enumerate()
         .filter_map(|(k, (t, &v))| match t.kind {
             Kind::Struct(s) => Some(STRUCTS[s].c_setup(&format!("s{k}"), v, target)),
+            Kind::Ref(i) => Some(format!(
+                "    static {} r{k};\n    r{k} = {};\n",
+                TYPES[i].c,
+                TYPES[i].c_value(v)
+            )),
             _ => None,
         })
         .collect();
@@ -652,6 +705,7 @@ fn write_c(c: &mut String, i: usize, sig: &Sig, target: &Target) {
             .enumerate()
             .map(|(k, (t, &v))| match t.kind {
                 Kind::Struct(_) => format!("s{k}"),
+                Kind::Ref(_) => format!("&r{k}"),
                 _ => t.c_value(v),
             })
             .collect();
@@ -717,7 +771,7 @@ fn write_rust(rust: &mut String, i: usize, sig: &Sig, target: &Target) {
     let params: Vec<String> = names
         .iter()
         .zip(&sig.args)
-        .map(|(n, t)| format!("{n}: {}", t.rust))
+        .map(|(n, t)| format!("{n}: {}", t.rust_type("")))
         .collect();
     let checks: String = names
         .iter()
@@ -726,6 +780,10 @@ fn write_rust(rust: &mut String, i: usize, sig: &Sig, target: &Target) {
         .enumerate()
         .map(|(k, ((n, t), v))| match t.kind {
             Kind::Struct(s) => STRUCTS[s].rust_checks(n, k, *v, target),
+            Kind::Ref(i) => format!(
+                "report.arg(NAME, {k}, \"&{}\", (*{n}).bits(), 0x{v:x});\n",
+                TYPES[i].rust
+            ),
             _ => format!(
                 "report.arg(NAME, {k}, {:?}, {n}.bits(), 0x{v:x});\n",
                 t.rust
@@ -755,7 +813,16 @@ fn write_rust(rust: &mut String, i: usize, sig: &Sig, target: &Target) {
         }
     };
     let _ = writeln!(rust, "\nfn sig_{i}(report: &Report) {{");
-    let _ = writeln!(rust, "type B = {};", wrap(sig.rust_type(false)));
+    if sig.has_refs() {
+        // A higher-ranked signature: `hrtb!`'s newtype (no `Option` of it).
+        let _ = writeln!(
+            rust,
+            "trampoline::hrtb! {{ type B = for<'r> {}; }}",
+            sig.rust_type(false)
+        );
+    } else {
+        let _ = writeln!(rust, "type B = {};", wrap(sig.rust_type(false)));
+    }
     let _ = writeln!(
         rust,
         "const NAME: &str = \"#{i} {}\";",
