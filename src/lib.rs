@@ -103,6 +103,7 @@ mod call;
 mod error;
 mod hrtb;
 mod os;
+mod owned;
 pub mod panic;
 mod panic_guard;
 mod pool;

@@ -425,8 +425,8 @@ impl<B, P> UserData<'static, B, P> {
     {
         OwnedByC {
             func: B::trampoline_mut::<F>(),
-            data: B::Data::from_ptr(Box::into_raw(Box::new(closure)).cast()),
-            destroy: drop_boxed::<F>,
+            data: B::Data::from_ptr(crate::owned::give_to_c(closure)),
+            destroy: crate::owned::destroy::<F>,
         }
     }
 
@@ -439,8 +439,8 @@ impl<B, P> UserData<'static, B, P> {
     {
         OwnedByC {
             func: B::trampoline_fn::<F>(),
-            data: B::Data::from_ptr(Box::into_raw(Box::new(closure)).cast()),
-            destroy: drop_boxed::<F>,
+            data: B::Data::from_ptr(crate::owned::give_to_c(closure)),
+            destroy: crate::owned::destroy::<F>,
         }
     }
 }
@@ -454,8 +454,10 @@ pub struct OwnedByC<B: UserDataSignature<P>, P> {
     /// Its user-data argument: the closure's heap address.
     pub data: B::Data,
     /// The destroy notify. C calls it once, with `data`, when it will not call `func` again;
-    /// it drops the closure. Calling it twice, or calling `func` after it, is undefined
-    /// behaviour, as for any C API that owns a callback.
+    /// it drops the closure. Calling it twice aborts with a message (until the allocator
+    /// reuses the address, as for a stale thunk); calling `func` after it is undefined
+    /// behaviour, as for any C API that owns a callback (a user-data trampoline reads nothing
+    /// but the closure it is given; a thunk's `into_c` catches that case too).
     pub destroy: unsafe extern "C" fn(*mut c_void),
 }
 
@@ -466,18 +468,6 @@ impl<B: UserDataSignature<P>, P> core::fmt::Debug for OwnedByC<B, P> {
             .field("data", &self.data.into_ptr())
             .finish()
     }
-}
-
-/// The destroy notify of a `Box<F>` handed to C as `data` (an [`OwnedByC`] closure, or a
-/// thunk given away with `into_c`).
-///
-/// # Safety
-///
-/// `data` came from `Box::into_raw` of a `Box<F>`, and this is its only call.
-pub(crate) unsafe extern "C" fn drop_boxed<F>(data: *mut c_void) {
-    // SAFETY: `data` came from `Box::into_raw` of a `Box<F>` (the caller's promise), and is
-    // given back once.
-    drop(unsafe { Box::from_raw(data.cast::<F>()) });
 }
 
 impl<B, P> core::fmt::Debug for UserData<'_, B, P> {

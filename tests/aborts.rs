@@ -1,6 +1,7 @@
 //! Misuse that must abort the process with a clear message rather than run into undefined
 //! behaviour: panics in non-unwind callbacks, re-entered or concurrent FnMut thunks, stale
-//! thunk pointers, FnOnce thunks called twice, FnMut and FnOnce thunks dropped mid-call.
+//! thunk pointers, FnOnce thunks called twice, FnMut and FnOnce thunks dropped mid-call,
+//! destroy notifies called twice.
 //!
 //! Each test runs its scenario in a child process (this same test binary, filtered to the one
 //! test, with an environment variable saying "you are the child") and checks that the child
@@ -323,4 +324,57 @@ fn a_dropped_thunk_left_as_a_signal_handler_aborts_from_the_handler() {
     // SAFETY: raising a signal whose handler is the dropped thunk: it must abort.
     unsafe { libc::raise(libc::SIGUSR1) };
     unreachable!("the stale handler must abort");
+}
+
+#[test]
+fn a_destroy_notify_called_twice_aborts() {
+    if !in_child(
+        "a_destroy_notify_called_twice_aborts",
+        &["destroy notify", "destroyed twice"],
+    ) {
+        return;
+    }
+    type Tick = unsafe extern "C" fn(*mut c_void, i64) -> i64;
+    let owned = UserData::<Tick, ud::First>::into_c(|t: i64| t);
+    // SAFETY: the first destroy frees the closure; the second must abort, not free again.
+    unsafe {
+        (owned.destroy)(owned.data);
+        (owned.destroy)(owned.data);
+    }
+    unreachable!("a second destroy must abort");
+}
+
+#[test]
+fn an_owned_thunk_called_after_its_destroy_aborts_and_a_second_destroy_too() {
+    if !in_child(
+        "an_owned_thunk_called_after_its_destroy_aborts_and_a_second_destroy_too",
+        &["called after the thunk", "was dropped"],
+    ) {
+        return;
+    }
+    let owned = Thunk::<Cb1, trampoline::threads::Send>::new(|x: i64| x + 1).into_c();
+    // SAFETY: called while C owns it; then destroyed once; then called: that must abort.
+    unsafe {
+        assert_eq!((owned.func)(1), 2);
+        (owned.destroy)(owned.data);
+        (owned.func)(1);
+    }
+    unreachable!("a call after the destroy must abort");
+}
+
+#[test]
+fn an_owned_thunk_destroyed_twice_aborts() {
+    if !in_child(
+        "an_owned_thunk_destroyed_twice_aborts",
+        &["destroyed twice"],
+    ) {
+        return;
+    }
+    let owned = Thunk::<Cb1, trampoline::threads::Send>::new(|x: i64| x).into_c();
+    // SAFETY: destroyed once; the second must abort.
+    unsafe {
+        (owned.destroy)(owned.data);
+        (owned.destroy)(owned.data);
+    }
+    unreachable!("a second destroy must abort");
 }

@@ -255,7 +255,7 @@ macro_rules! thunk_type {
             ///
             /// C may destroy it on any thread, so the thunk must be `Send` (its mode
             /// `threads::Send` or `threads::Sync`). A call after the destroy aborts as for any
-            /// dropped thunk, until the slot is reused.
+            /// dropped thunk, until the slot is reused; a second destroy aborts too.
             ///
             /// A `threads::Local` thunk cannot be given away (C might drop it elsewhere):
             ///
@@ -272,8 +272,8 @@ macro_rules! thunk_type {
                 let func = self.raw.code::<B>();
                 OwnedThunk {
                     func,
-                    data: Box::into_raw(Box::new(self)).cast(),
-                    destroy: crate::user_data::drop_boxed::<Self>,
+                    data: crate::owned::give_to_c(self),
+                    destroy: crate::owned::destroy::<Self>,
                 }
             }
         }
