@@ -216,3 +216,60 @@ const fn stack_slot_end(offset: usize, size: usize) -> usize {
         offset + 8
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    crate::c_struct! {
+        struct PtrAndInt { p: *mut u8, n: u32 }
+        struct Doubles4 { v: [f64; 4] }
+        struct Floats3 { v: [f32; 3] }
+        struct Doubles2 { x: f64, y: f64 }
+        struct ThreeWords { a: i64, b: i64, c: i64 }
+    }
+
+    const INT: AbiClass = AbiClass::of::<i64>();
+
+    #[test]
+    fn a_composite_that_does_not_fit_goes_on_the_stack_and_closes_x0_x7() {
+        let args = [
+            INT,
+            INT,
+            INT,
+            INT,
+            INT,
+            INT,
+            INT,
+            AbiClass::of::<PtrAndInt>(),
+        ];
+        let frame = plan(Abi::C, &args, AbiClass::Void).frame();
+        assert_eq!(
+            frame.map(|f| f.stack),
+            Some(16),
+            "ctx after the 16-byte struct"
+        );
+    }
+
+    #[test]
+    fn homogeneous_float_aggregates_use_v_registers_only() {
+        let args = [
+            AbiClass::of::<Doubles4>(),
+            AbiClass::of::<Floats3>(),
+            AbiClass::of::<Doubles2>(),
+        ];
+        assert!(matches!(
+            plan(Abi::C, &args, AbiClass::of::<Doubles4>()),
+            Plan::Register { kind, .. } if kind == REGISTER_KINDS[0]
+        ));
+    }
+
+    #[test]
+    fn a_large_struct_is_passed_by_reference_in_one_register() {
+        let args = [INT, INT, INT, INT, INT, INT, AbiClass::of::<ThreeWords>()];
+        assert!(matches!(
+            plan(Abi::C, &args, AbiClass::of::<ThreeWords>()),
+            Plan::Register { kind, .. } if kind == REGISTER_KINDS[7]
+        ));
+    }
+}

@@ -332,3 +332,58 @@ const fn thiscall_plan(args: &[AbiClass]) -> Plan {
     }
     stdcall_plan()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    crate::c_struct! {
+        struct Twelve { a: i32, b: i32, c: i32 }
+        struct Eight { a: i32, b: i32 }
+    }
+
+    const INT: AbiClass = AbiClass::of::<i32>();
+
+    #[test]
+    fn structs_refused_where_rustc_and_c_disagree_or_no_adapter_fits() {
+        let s = AbiClass::of::<Eight>();
+        assert!(matches!(
+            plan(Abi::Fastcall, &[INT, s], AbiClass::Void),
+            Plan::Refused(_)
+        ));
+        assert!(matches!(
+            plan(Abi::Thiscall, &[INT, s], AbiClass::Void),
+            Plan::Refused(_)
+        ));
+        let hidden = AbiClass::of::<Twelve>();
+        assert!(matches!(
+            plan(Abi::Stdcall, &[INT], hidden),
+            Plan::Refused(_)
+        ));
+    }
+
+    #[test]
+    fn a_cdecl_struct_return_adds_the_hidden_pointer_which_linux_callees_pop() {
+        let frame = plan(
+            Abi::C,
+            &[INT, AbiClass::of::<Twelve>()],
+            AbiClass::of::<Twelve>(),
+        )
+        .frame()
+        .expect("cdecl goes through a frame adapter");
+        assert_eq!(frame.stack, 4 + 4 + 12);
+        let pop = if cfg!(windows) { 0 } else { 4 };
+        assert_eq!(frame.adapter as usize, FRAME_ADAPTERS[pop / 4] as usize);
+    }
+
+    #[test]
+    fn windows_returns_eight_byte_structs_in_registers() {
+        let eight = AbiClass::of::<Eight>();
+        let plan = plan(Abi::Stdcall, &[INT], eight);
+        assert_eq!(
+            matches!(plan, Plan::Register { .. }),
+            cfg!(windows),
+            "edx:eax on Windows, a hidden pointer (refused for stdcall) on Linux"
+        );
+    }
+}

@@ -279,3 +279,73 @@ const fn sysv_plan(args: &[AbiClass], ret: AbiClass) -> Plan {
         frame: Frame::new(adapter, stack),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    crate::c_struct! {
+        struct PtrAndInt { p: *mut u8, n: u32 }
+        struct DoubleAndInt { d: f64, i: i64 }
+        struct ThreeWords { a: i64, b: i64, c: i64 }
+    }
+
+    const INT: AbiClass = AbiClass::of::<i64>();
+
+    fn register(plan: Plan) -> Option<StubKind> {
+        match plan {
+            Plan::Register { kind, .. } => Some(kind),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn system_v_struct_that_does_not_fit_leaves_the_last_register_free() {
+        let args = [INT, INT, INT, INT, INT, AbiClass::of::<PtrAndInt>()];
+        let plan = plan(Abi::Sysv64, &args, AbiClass::Void);
+        assert_eq!(
+            register(plan),
+            Some(SYSV_KINDS[5]),
+            "r9: PtrAndInt went on the stack"
+        );
+    }
+
+    #[test]
+    fn system_v_mixed_struct_takes_one_register_of_each_file() {
+        let args = [INT, INT, INT, INT, INT, AbiClass::of::<DoubleAndInt>()];
+        let frame = plan(Abi::Sysv64, &args, AbiClass::Void).frame();
+        assert_eq!(
+            frame.map(|f| f.stack),
+            Some(0),
+            "no integer register left, nothing spilled"
+        );
+    }
+
+    #[test]
+    fn a_struct_returned_in_memory_takes_the_first_register_or_slot() {
+        let ret = AbiClass::of::<ThreeWords>();
+        let sysv = plan(Abi::Sysv64, &[INT], ret);
+        assert_eq!(
+            register(sysv),
+            Some(SYSV_KINDS[2]),
+            "rdi hidden, rsi a0, rdx ctx"
+        );
+        let win64 = plan(Abi::Win64, &[INT, INT], ret);
+        assert_eq!(register(win64), Some(WIN64_KINDS[3]), "rcx hidden, r9 ctx");
+        let small = plan(Abi::Win64, &[INT, INT], AbiClass::of::<PtrAndInt>());
+        assert_eq!(
+            register(small),
+            Some(WIN64_KINDS[3]),
+            "16 bytes: by hidden pointer too"
+        );
+    }
+
+    #[test]
+    fn win64_passes_every_struct_in_one_slot() {
+        let args = [AbiClass::of::<ThreeWords>(), AbiClass::of::<DoubleAndInt>()];
+        assert_eq!(
+            register(plan(Abi::Win64, &args, AbiClass::Void)),
+            Some(WIN64_KINDS[2])
+        );
+    }
+}
