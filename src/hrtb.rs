@@ -20,10 +20,12 @@
 #![allow(private_interfaces)]
 
 use crate::arch::Plan;
+use crate::call::{CallFn, CallMut};
 use crate::signature::sealed::BareFn;
 use crate::signature::{Abi, Signature, UnsafeSignature};
 use crate::thunk::{Invoke, ThunkSignature};
 use crate::types::AbiClass;
+use crate::user_data::UserDataSignature;
 
 /// A higher-ranked signature declared with [`hrtb!`](crate::hrtb): a `#[repr(transparent)]`
 /// newtype of the function pointer. Implemented by the macro only.
@@ -36,6 +38,14 @@ use crate::types::AbiClass;
 pub unsafe trait Hrtb: Copy + 'static {
     /// The signature with every lifetime `'static`.
     type Erased;
+
+    /// The function pointer as the higher-ranked type.
+    ///
+    /// # Safety
+    ///
+    /// The function must accept references of any lifetime: it passes them only to a closure
+    /// that [`Accepts`] admitted for `Self`.
+    unsafe fn from_erased(erased: Self::Erased) -> Self;
 }
 
 /// Whether a thunk of signature `Self` and closure kind `K` takes a closure of type `F`: every
@@ -75,6 +85,24 @@ where
     T::Erased: UnsafeSignature,
 {
     type Safe = <T::Erased as UnsafeSignature>::Safe;
+}
+
+impl<T: Hrtb, P> UserDataSignature<P> for T
+where
+    T::Erased: UserDataSignature<P>,
+{
+    type ClosureArgs = <T::Erased as UserDataSignature<P>>::ClosureArgs;
+    type Data = <T::Erased as UserDataSignature<P>>::Data;
+
+    fn trampoline_mut<F: CallMut<Self::ClosureArgs, Self::Ret>>() -> Self {
+        // SAFETY: the `UserData` constructors ask `Accepts` of the closure for `T`.
+        unsafe { T::from_erased(<T::Erased as UserDataSignature<P>>::trampoline_mut::<F>()) }
+    }
+
+    fn trampoline_fn<F: CallFn<Self::ClosureArgs, Self::Ret>>() -> Self {
+        // SAFETY: as above.
+        unsafe { T::from_erased(<T::Erased as UserDataSignature<P>>::trampoline_fn::<F>()) }
+    }
 }
 
 impl<T: Hrtb> ThunkSignature for T
@@ -128,8 +156,28 @@ where
 /// let thunk = Thunk::<Cb>::new(|x: &'static i32| unsafe { KEPT = Some(x) });
 /// ```
 ///
-/// Only thunks take these signatures; a user-data callback's closure does not see the
-/// user-data argument, which the macro could not tell apart from the others.
+/// User-data callbacks take them too when the user data is the first or the last argument
+/// ([`ud::First`](crate::ud::First), [`ud::Last`](crate::ud::Last)); the closure takes the
+/// other arguments. (`ud::At<N>` and `ud::Via` are not offered: the macro would have to drop
+/// the N-th argument of the closure's bound.)
+///
+/// ```
+/// use core::ffi::c_void;
+/// use trampoline::{UserData, hrtb, ud};
+///
+/// hrtb! {
+///     type Visit = for<'a> unsafe extern "C" fn(&'a u8, *mut c_void) -> i32;
+/// }
+/// let mut seen = Vec::new();
+/// let mut visit = |c: &u8| {
+///     seen.push(*c);
+///     0
+/// };
+/// let cb = UserData::<Visit, ud::Last>::new(&mut visit);
+/// // SAFETY: called here with its own user data, while `cb` lives.
+/// unsafe { (cb.func().0)(&7, cb.data()) };
+/// assert_eq!(seen, [7]);
+/// ```
 #[macro_export]
 macro_rules! hrtb {
     () => {};
@@ -170,7 +218,19 @@ macro_rules! hrtb {
             // describes, its lifetimes higher-ranked.
             unsafe impl $crate::__private::Hrtb for $name {
                 type Erased = Erased;
+
+                unsafe fn from_erased(erased: Erased) -> Self {
+                    // SAFETY: the same function-pointer type but for its lifetimes; the
+                    // caller says the function takes references of any lifetime.
+                    $name(unsafe {
+                        ::core::mem::transmute::<Erased, for<$($lt),+> $($qual)+ fn($($arg),*) $(-> $ret)?>(
+                            erased,
+                        )
+                    })
+                }
             }
+
+            $crate::hrtb!(@user_data $name [$($lt),+] [$($ret)?] [] [$($arg),*]);
 
             impl<F> $crate::signature::Accepts<F, $crate::threads::kind::Shared> for $name
             where
@@ -188,6 +248,33 @@ macro_rules! hrtb {
             {
             }
         };
+    };
+    // User-data callbacks with the user data first or last: the closure takes the rest.
+    (@user_data $name:ident [$($lt:lifetime),+] [$($ret:ty)?] [$($before:ty),*] []) => {};
+    (@user_data $name:ident [$($lt:lifetime),+] [$($ret:ty)?] [] [$first:ty $(, $rest:ty)*]) => {
+        $crate::hrtb!(@accepts $name [$($lt),+] [$($ret)?] $crate::ud::First [$($rest),*]);
+        $crate::hrtb!(@user_data $name [$($lt),+] [$($ret)?] [$first] [$($rest),*]);
+    };
+    (@user_data $name:ident [$($lt:lifetime),+] [$($ret:ty)?] [$($before:ty),+] [$last:ty]) => {
+        $crate::hrtb!(@accepts $name [$($lt),+] [$($ret)?] $crate::ud::Last [$($before),+]);
+    };
+    (@user_data $name:ident [$($lt:lifetime),+] [$($ret:ty)?] [$($before:ty),+]
+        [$next:ty, $($more:ty),+]) => {
+        $crate::hrtb!(@user_data $name [$($lt),+] [$($ret)?] [$($before,)+ $next] [$($more),+]);
+    };
+    (@accepts $name:ident [$($lt:lifetime),+] [$($ret:ty)?] $position:path [$($arg:ty),*]) => {
+        impl<F> $crate::signature::Accepts<F, ($position, $crate::threads::kind::Shared)>
+            for $name
+        where
+            F: for<$($lt),+> Fn($($arg),*) $(-> $ret)?,
+        {
+        }
+        impl<F> $crate::signature::Accepts<F, ($position, $crate::threads::kind::Exclusive)>
+            for $name
+        where
+            F: for<$($lt),+> FnMut($($arg),*) $(-> $ret)?,
+        {
+        }
     };
     // One `'static` per lifetime, by recursion (a repetition must name a variable it repeats).
     (@erase $instance:ident [$($done:lifetime),*] [$lt:lifetime $(, $more:lifetime)*]) => {

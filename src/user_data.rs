@@ -9,7 +9,8 @@ use core::ffi::c_void;
 use core::marker::PhantomData;
 
 use crate::call::{CallFn, CallMut};
-use crate::signature::{UnsafeSignature, for_each_signature};
+use crate::signature::{Accepts, UnsafeSignature, for_each_signature};
+use crate::threads::kind;
 use crate::types::{AbiReturn, AbiType, UserDataArg};
 
 /// Where the user-data argument sits in a signature.
@@ -242,7 +243,7 @@ impl<'a, B, P> UserData<'a, B, P> {
     #[inline]
     pub fn new<F>(closure: &'a mut F) -> Self
     where
-        B: UserDataSignature<P>,
+        B: UserDataSignature<P> + Accepts<F, (P, kind::Exclusive)>,
         F: CallMut<B::ClosureArgs, B::Ret>,
     {
         UserData {
@@ -258,7 +259,7 @@ impl<'a, B, P> UserData<'a, B, P> {
     #[inline]
     pub fn new_sync<F>(closure: &'a F) -> Self
     where
-        B: UserDataSignature<P>,
+        B: UserDataSignature<P> + Accepts<F, (P, kind::Shared)>,
         F: CallFn<B::ClosureArgs, B::Ret> + Sync,
     {
         UserData {
@@ -292,7 +293,7 @@ impl<'a, B, P> UserData<'a, B, P> {
     #[inline]
     pub fn new_shared<F>(closure: &'a F) -> Self
     where
-        B: UserDataSignature<P>,
+        B: UserDataSignature<P> + Accepts<F, (P, kind::Shared)>,
         F: CallFn<B::ClosureArgs, B::Ret>,
     {
         UserData {
@@ -420,7 +421,7 @@ impl<B, P> UserData<'static, B, P> {
     /// ```
     pub fn into_c<F>(closure: F) -> OwnedByC<B, P>
     where
-        B: UserDataSignature<P>,
+        B: UserDataSignature<P> + Accepts<F, (P, kind::Exclusive)>,
         F: CallMut<B::ClosureArgs, B::Ret> + Send + 'static,
     {
         OwnedByC {
@@ -434,7 +435,7 @@ impl<B, P> UserData<'static, B, P> {
     /// threads at once, and re-enter.
     pub fn into_c_sync<F>(closure: F) -> OwnedByC<B, P>
     where
-        B: UserDataSignature<P>,
+        B: UserDataSignature<P> + Accepts<F, (P, kind::Shared)>,
         F: CallFn<B::ClosureArgs, B::Ret> + Send + Sync + 'static,
     {
         OwnedByC {

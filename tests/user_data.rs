@@ -763,3 +763,36 @@ fn getter_style_user_data_found_through_the_context() {
     // SAFETY: as above.
     assert_eq!(unsafe { run_opt(cb.func(), cb.data(), 2) }, 20 + 40);
 }
+
+// A user-data comparator over references, as a hand-written binding of qsort_r declares it:
+// higher-ranked, declared with `hrtb!`, the context last (glibc) or first (BSD / MS).
+trampoline::hrtb! {
+    type RefCmpLast = for<'a, 'b> unsafe extern "C" fn(&'a i32, &'b i32, *mut c_void) -> i32;
+    type RefCmpFirst = for<'a, 'b> unsafe extern "C" fn(*mut c_void, &'a i32, &'b i32) -> i32;
+}
+
+#[test]
+fn higher_ranked_user_data_callbacks_with_the_context_first_or_last() {
+    type Raw<C> = unsafe extern "C" fn(*mut i32, usize, C, *mut c_void);
+    // SAFETY: the declared types are the C functions' (references are pointers in the ABI).
+    let (sort_last, sort_first): (
+        Raw<for<'a, 'b> unsafe extern "C" fn(&'a i32, &'b i32, *mut c_void) -> i32>,
+        Raw<for<'a, 'b> unsafe extern "C" fn(*mut c_void, &'a i32, &'b i32) -> i32>,
+    ) = unsafe { (sym("tl_sort_ctx_last"), sym("tl_sort_ctx_first")) };
+    let mut calls = 0;
+    let mut descending = |a: &i32, b: &i32| {
+        calls += 1;
+        b.cmp(a) as i32
+    };
+    let mut values = [3, 9, -1, 4];
+    let cb = UserData::<RefCmpLast, ud::Last>::new(&mut descending);
+    // SAFETY: C calls back during the call only, with this user data.
+    unsafe { sort_last(values.as_mut_ptr(), 4, cb.func().0, cb.data()) };
+    assert_eq!(values, [9, 4, 3, -1]);
+    let ascending = |a: &i32, b: &i32| a.cmp(b) as i32;
+    let cb = UserData::<RefCmpFirst, ud::First>::new_sync(&ascending);
+    // SAFETY: as above.
+    unsafe { sort_first(values.as_mut_ptr(), 4, cb.func().0, cb.data()) };
+    assert_eq!(values, [-1, 3, 4, 9]);
+    assert!(calls >= 3);
+}

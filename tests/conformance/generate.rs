@@ -367,10 +367,15 @@ impl Sig {
     }
 
     /// The Rust signature type: references get lifetime `'r` (bound by the `for<'r>` that
-    /// `hrtb!` declares), or `'static` in the user-data variant, whose C caller passes the
+    /// `hrtb!` declares), or `'static` in the user-data variant with the user data in the
+    /// middle (`hrtb!` offers only `ud::First` and `ud::Last`), whose C caller passes the
     /// address of statics.
     fn rust_type(&self, with_ud: bool) -> String {
-        let lifetime = if with_ud { "'static" } else { "'r" };
+        self.rust_type_with(with_ud, if with_ud { "'static" } else { "'r" })
+    }
+
+    /// As [`rust_type`](Self::rust_type), with references of lifetime `lifetime`.
+    fn rust_type_with(&self, with_ud: bool, lifetime: &str) -> String {
         let mut args: Vec<String> = self.args.iter().map(|t| t.rust_type(lifetime)).collect();
         if with_ud {
             args.insert(self.ud_position, "*mut c_void".into());
@@ -869,17 +874,29 @@ fn write_rust(rust: &mut String, i: usize, sig: &Sig, target: &Target) {
         );
     }
     if sig.ud_position != usize::MAX {
-        let _ = writeln!(rust, "type U = {};", wrap(sig.rust_type(true)));
+        let position = match sig.ud_position {
+            0 => "ud::First".to_string(),
+            p if p == sig.args.len() => "ud::Last".to_string(),
+            p => format!("ud::At<{p}>"),
+        };
+        if sig.has_refs() && !position.starts_with("ud::At") {
+            let _ = writeln!(
+                rust,
+                "trampoline::hrtb! {{ type U = for<'r> {}; }}",
+                sig.rust_type_with(true, "'r")
+            );
+        } else {
+            let _ = writeln!(rust, "type U = {};", wrap(sig.rust_type(true)));
+        }
         let _ = writeln!(
             rust,
             "// SAFETY: the C caller's callback type is U's.\n\
              let call_ud: unsafe extern \"C\" fn(U, *mut c_void, *mut c_char) -> i32 = unsafe {{ sym(\"tl_conf_{i}_ud\") }};\n\
              let mut closure = {};\n\
-             let cb = UserData::<U, ud::At<{}>>::new(&mut closure);\n\
+             let cb = UserData::<U, {position}>::new(&mut closure);\n\
              // SAFETY: the callback outlives the call, with its own data.\n\
              report.c(NAME, \"user data\", |msg| unsafe {{ call_ud(cb.func(), cb.data(), msg) }});",
             closure.replace("{REENTER}", ""),
-            sig.ud_position
         );
     }
     let _ = writeln!(rust, "}}");
