@@ -774,11 +774,12 @@ trampoline::hrtb! {
 #[test]
 fn higher_ranked_user_data_callbacks_with_the_context_first_or_last() {
     type Raw<C> = unsafe extern "C" fn(*mut i32, usize, C, *mut c_void);
+    type Last = for<'a, 'b> unsafe extern "C" fn(&'a i32, &'b i32, *mut c_void) -> i32;
+    type First = for<'a, 'b> unsafe extern "C" fn(*mut c_void, &'a i32, &'b i32) -> i32;
     // SAFETY: the declared types are the C functions' (references are pointers in the ABI).
-    let (sort_last, sort_first): (
-        Raw<for<'a, 'b> unsafe extern "C" fn(&'a i32, &'b i32, *mut c_void) -> i32>,
-        Raw<for<'a, 'b> unsafe extern "C" fn(*mut c_void, &'a i32, &'b i32) -> i32>,
-    ) = unsafe { (sym("tl_sort_ctx_last"), sym("tl_sort_ctx_first")) };
+    let sort_last: Raw<Last> = unsafe { sym("tl_sort_ctx_last") };
+    // SAFETY: as above.
+    let sort_first: Raw<First> = unsafe { sym("tl_sort_ctx_first") };
     let mut calls = 0;
     let mut descending = |a: &i32, b: &i32| {
         calls += 1;
