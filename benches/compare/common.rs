@@ -91,6 +91,10 @@ pub const CALLS: &[(&str, &str)] = &[
     ("userdata-1", "trampoline::UserData (user-data trampoline)"),
     ("thunk-1", "trampoline::Thunk (Fn), register path"),
     ("thunkmut-1", "trampoline::ThunkMut (FnMut), register path"),
+    (
+        "thunkmut-send-1",
+        "trampoline::ThunkMut, threads::Send (a locked swap per call)",
+    ),
     ("closure-ffi-1", "closure_ffi::BareFnMut"),
     ("libffi-1", "libffi::high::ClosureMut1"),
     ("plain-6", "plain extern \"C\" fn (the floor)"),
@@ -133,6 +137,12 @@ pub fn with_call(c: &Clib, variant: &str, measure: Measure) {
             }
             "thunkmut-1" => {
                 let t = ThunkMut::<Cb1>::new(move |x: i64| x + k);
+                measure(&mut |i| {
+                    black_box((c.loop1)(t.as_fn(), n(i)));
+                })
+            }
+            "thunkmut-send-1" => {
+                let t = ThunkMut::<Cb1, trampoline::threads::Send>::new(move |x: i64| x + k);
                 measure(&mut |i| {
                     black_box((c.loop1)(t.as_fn(), n(i)));
                 })
