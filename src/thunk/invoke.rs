@@ -115,7 +115,8 @@ unsafe impl<B, Args, R> Invoke<Args, R> for Stale<B> {
 /// instead of idle.
 #[cold]
 #[inline(never)]
-fn refused(word: usize, slot: *const Slot, closure: &str, signature: &str) -> ! {
+#[allow(improper_ctypes_definitions)] // called from Rust only; "C" only to be nounwind
+extern "C" fn refused(word: usize, slot: *const Slot, closure: &str, signature: &str) -> ! {
     match state_of(word) {
         BUSY => abort_with(format_args!(
             "an {closure} thunk ({signature}) was re-entered, or called from two threads at \
