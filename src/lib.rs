@@ -128,7 +128,7 @@ pub use error::{Error, ImageError};
 pub use pool::force_code_copy;
 pub use pool::{PoolStats, pool_stats};
 pub use signature::{Abi, Signature, UnsafeSignature};
-pub use thunk::{Invoke, OwnedThunk, Thunk, ThunkMut, ThunkOnce, ThunkSignature};
+pub use thunk::{Invoke, OwnedThunk, Thunk, ThunkMut, ThunkOnce, ThunkSignature, reserve};
 pub use types::{AbiClass, AbiReturn, AbiType, UserDataArg};
 #[doc(hidden)]
 pub mod __private {

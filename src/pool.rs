@@ -111,25 +111,41 @@ pub(crate) fn acquire(kind: StubKind) -> Result<NonNull<Slot>, Error> {
     register_fork_handlers();
     let mut pool = lock(kind);
     if pool.free.is_empty() {
-        // Room in the queue for every slot there will be, before the block exists: a drop
-        // (`release`) then never allocates, so it works even once memory has run out.
-        let more = (pool.blocks + 1) * SLOTS_PER_BLOCK - pool.free.len();
-        pool.free
-            .try_reserve_exact(more)
-            .map_err(|_| Error::MapBlock(std::io::ErrorKind::OutOfMemory.into()))?;
-        let block = os::map_block(arch::table(kind)?, FORCE_CODE_COPY.load(Ordering::Relaxed))?;
-        pool.blocks += 1;
-        pool.copied_blocks += usize::from(block.copied);
-        // SAFETY: the data table is the `TABLE_SIZE` bytes right after the code.
-        let data = unsafe { block.code.add(TABLE_SIZE) };
-        pool.free.extend((0..SLOTS_PER_BLOCK).map(|i| {
-            // SAFETY: within the data table, which is not null.
-            FreeSlot(unsafe { NonNull::new_unchecked(data.add(i * SLOT_SIZE).cast()) })
-        }));
+        grow(&mut pool, kind)?;
     }
     let slot = pool.free.pop_front().expect("a new block has free slots");
     pool.live += 1;
     Ok(slot.0)
+}
+
+/// Maps blocks of stub kind `kind` until at least `free` slots are free.
+pub(crate) fn reserve(kind: StubKind, free: usize) -> Result<(), Error> {
+    register_fork_handlers();
+    let mut pool = lock(kind);
+    while pool.free.len() < free {
+        grow(&mut pool, kind)?;
+    }
+    Ok(())
+}
+
+/// Maps one more block of stub kind `kind` and queues its slots.
+fn grow(pool: &mut KindPool, kind: StubKind) -> Result<(), Error> {
+    // Room in the queue for every slot there will be, before the block exists: a drop
+    // (`release`) then never allocates, so it works even once memory has run out.
+    let more = (pool.blocks + 1) * SLOTS_PER_BLOCK - pool.free.len();
+    pool.free
+        .try_reserve_exact(more)
+        .map_err(|_| Error::MapBlock(std::io::ErrorKind::OutOfMemory.into()))?;
+    let block = os::map_block(arch::table(kind)?, FORCE_CODE_COPY.load(Ordering::Relaxed))?;
+    pool.blocks += 1;
+    pool.copied_blocks += usize::from(block.copied);
+    // SAFETY: the data table is the `TABLE_SIZE` bytes right after the code.
+    let data = unsafe { block.code.add(TABLE_SIZE) };
+    pool.free.extend((0..SLOTS_PER_BLOCK).map(|i| {
+        // SAFETY: within the data table, which is not null.
+        FreeSlot(unsafe { NonNull::new_unchecked(data.add(i * SLOT_SIZE).cast()) })
+    }));
+    Ok(())
 }
 
 /// Returns a slot to the back of its pool's queue, which has room for it (see `acquire`).

@@ -5,7 +5,8 @@
 //! - `pool_stats` counts live and free slots and blocks exactly;
 //! - thousands of thunks leave no mapping writable and executable at once, and (on Linux) their
 //!   code is mapped from the executable's own file rather than copied;
-//! - a million create/drop cycles run in a flat pool.
+//! - a million create/drop cycles run in a flat pool;
+//! - `reserve` maps up front what a number of thunks need, and creating them maps nothing.
 
 mod common;
 #[cfg(target_os = "linux")]
@@ -57,6 +58,7 @@ fn pool_lifecycle() {
     thousands_of_thunks_and_no_writable_executable_memory();
     a_million_create_drop_cycles_in_a_flat_pool();
     leaked_thunks_stay_live();
+    reserved_slots_are_created_without_mapping();
 }
 
 fn freed_slots_are_reused_last() {
@@ -402,6 +404,39 @@ fn leaked_thunks_stay_live() {
         "leaked thunks keep their slots: {after:?}"
     );
     check_invariant(after, "after leaking");
+}
+
+fn reserved_slots_are_created_without_mapping() {
+    // (Its stub kind may share a pool with earlier phases' signatures, which left free slots
+    // there: on i686 every cdecl signature does. So the block count is bounded, not exact.)
+    type Cb3 = unsafe extern "C" fn(isize, isize, isize) -> isize;
+    let wanted = 3 * pool_stats().slots_per_block + 1;
+    let before = pool_stats();
+    trampoline::reserve::<Cb3>(wanted).expect("map the blocks");
+    let reserved = pool_stats();
+    assert!(
+        reserved.blocks <= before.blocks + 4,
+        "3 blocks and 1 slot need at most 4 blocks: {before:?} -> {reserved:?}"
+    );
+    assert!(reserved.free >= wanted, "{reserved:?}");
+    trampoline::reserve::<Cb3>(wanted).expect("nothing to do");
+    assert_eq!(pool_stats().blocks, reserved.blocks, "already reserved");
+    let thunks: Vec<_> = (0..wanted as isize)
+        .map(|k| Thunk::<Cb3>::new(move |a: isize, b: isize, c: isize| a + b + c + k))
+        .collect();
+    let created = pool_stats();
+    assert_eq!(
+        created.blocks, reserved.blocks,
+        "creation mapped nothing: {created:?}"
+    );
+    assert_eq!(created.live, reserved.live + wanted);
+    // SAFETY: the thunk is alive.
+    assert_eq!(
+        unsafe { thunks[wanted - 1].as_fn()(1, 2, 3) },
+        6 + wanted as isize - 1
+    );
+    drop(thunks);
+    check_invariant(pool_stats(), "after the reserved thunks");
 }
 
 #[cfg(windows)]

@@ -139,6 +139,41 @@ fn dropped_while_running(signature: &str) -> ! {
     ))
 }
 
+/// Maps, up front, what `additional` thunks of signature `B` need, so that creating them
+/// afterwards makes no system call: for real-time threads, or code that must not block on the
+/// OS at the moment it creates a callback.
+///
+/// After `reserve::<B>(n)`, the pool serving `B` has at least `n` free slots (and room to take
+/// every one back without allocating). Signatures whose context goes in the same register
+/// share that pool, so they use the reservation too. What creation still does: it takes the
+/// pool's lock (uncontended, a few nanoseconds), and it boxes a closure larger than four
+/// words (a heap allocation; a smaller one is stored in the slot). So creation is **not**
+/// async-signal-safe, reserved or not: a signal handler that creates a thunk can deadlock on
+/// the lock held by the thread it interrupted.
+///
+/// ```
+/// type Cb = unsafe extern "C" fn(i32) -> i32;
+/// trampoline::reserve::<Cb>(1000)?;
+/// let blocks = trampoline::pool_stats().blocks;
+/// let thunks: Vec<_> = (0..1000).map(|k| trampoline::Thunk::<Cb>::new(move |x: i32| x + k)).collect();
+/// assert_eq!(trampoline::pool_stats().blocks, blocks, "no block mapped while creating");
+/// # drop(thunks);
+/// # Ok::<(), trampoline::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`Thunk::try_new`]: when a block cannot be mapped (the blocks mapped before that stay
+/// reserved).
+pub fn reserve<B: ThunkSignature>(additional: usize) -> Result<(), Error> {
+    const {
+        if let Plan::Refused(reason) = B::PLAN {
+            panic!("{}", reason);
+        }
+    };
+    pool::reserve(B::PLAN.kind(), additional)
+}
+
 /// A thunk handed over to C for good (by `into_c`): the values to give C. Nothing frees the
 /// thunk but a call of `destroy`.
 #[must_use = "the thunk is freed only when C calls `destroy`: give C all three"]
