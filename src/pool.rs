@@ -1,30 +1,50 @@
 //! The slot allocator.
 //!
-//! One pool per stub kind (see `crate::arch`). A pool owns blocks — a mapped copy of its code
-//! table followed by a data table — and a FIFO queue of free slots. Creating a thunk pops the
-//! front, dropping one pushes to the back: a freed slot is reused last, so that a stale
-//! pointer keeps hitting the "called after drop" handler for as long as possible. Blocks are
-//! never unmapped; they are reused.
+//! One shared pool per stub kind (see `crate::arch`). A pool owns blocks — a mapped copy of its
+//! code table followed by a data table — and a FIFO queue of free slots. Blocks are never
+//! unmapped; they are reused.
 //!
-//! The fast path takes one uncontended lock and makes no system call; only an empty queue
-//! maps a block.
+//! # Per-thread caches
+//!
+//! In front of the shared queues, each thread that creates thunks keeps a FIFO cache per stub
+//! kind: creating a thunk pops the front of it, dropping one pushes to its back, with no lock
+//! and no atomic read-modify-write. An empty cache takes a block's worth of slots from the
+//! front of the shared queue (mapping a block if there are none), under the pool's lock; a
+//! full one (two blocks' worth) gives its oldest block's worth back to the shared queue's back.
+//! So a freed slot is still reused last: after every slot in the cache before it (at least a
+//! block's worth less one, as deep as the single shared queue was with one thunk alive) and,
+//! if it is given back, after every slot in the shared queue.
+//!
+//! A thunk dropped on another thread goes to that thread's cache if it has one for that kind
+//! (no lock, same FIFO order), else straight to the shared queue's back: a drop must never
+//! allocate, and a cache is set up (allocated) only by a thread that creates thunks. A thread
+//! gives its caches back to the shared queues when it exits; a drop after that (from another
+//! thread-local's destructor) goes to the shared queue.
+//!
+//! Every queue, cache or shared, has room reserved for every slot it can hold before it takes
+//! any, so that a drop never allocates: it works even once memory has run out.
+//!
+//! `pool_stats` adds up the shared pools and the caches' sizes, which each thread publishes with
+//! a plain atomic store after each change (exact when no other thread is creating or dropping).
 //!
 //! # Fork
 //!
 //! A child process has only the thread that called `fork()`. Had another thread held a pool
-//! lock at that moment, the child would inherit it locked, by no one, and hang at its first
-//! create or drop. So the first use of the pools registers fork handlers: before the fork the
-//! forking thread takes every pool lock (in kind order; nothing else ever holds two), and after
-//! it, in parent and child, lets them go. The child gets consistent pools, and the parent's
-//! thunks, which it inherits, keep working there. (A `fork()` from a signal handler that
-//! interrupted this crate's own create or drop on the same thread would deadlock in the handler,
-//! as it would with any lock-taking `pthread_atfork` handler, libc's own included.)
+//! lock (or the cache registry's) at that moment, the child would inherit it locked, by no
+//! one, and hang at its first create or drop. So the first use of the pools registers fork
+//! handlers: before the fork the forking thread takes every pool lock (in kind order; nothing
+//! else ever holds two) and then the registry's, and after it, in parent and child, lets them
+//! go. The child gets consistent pools, and the parent's thunks, which it inherits, keep
+//! working there. The other threads' caches are not in the child (their slots stay unused
+//! there). (A `fork()` from a signal handler that interrupted this crate's own create or drop
+//! on the same thread would deadlock in the handler, as it would with any lock-taking
+//! `pthread_atfork` handler, libc's own included.)
 
-use std::cell::RefCell;
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::VecDeque;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, Once};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Once};
 
 use crate::arch::{self, KINDS, StubKind, TABLE_SIZE};
 use crate::error::Error;
@@ -38,7 +58,8 @@ unsafe impl Send for FreeSlot {}
 
 struct KindPool {
     free: VecDeque<FreeSlot>,
-    live: usize,
+    /// Slots not in `free`: live, or in a thread's cache.
+    out: usize,
     blocks: usize,
     copied_blocks: usize,
 }
@@ -49,7 +70,7 @@ const SLOTS_PER_BLOCK: usize = TABLE_SIZE / SLOT_SIZE;
 static POOLS: [Mutex<KindPool>; KINDS] = [const {
     Mutex::new(KindPool {
         free: VecDeque::new(),
-        live: 0,
+        out: 0,
         blocks: 0,
         copied_blocks: 0,
     })
@@ -72,6 +93,9 @@ thread_local! {
     /// The pool locks the forking thread holds from `before_fork` until `after_fork`.
     static HELD_ACROSS_FORK: RefCell<[Option<MutexGuard<'static, KindPool>>; KINDS]> =
         const { RefCell::new([const { None }; KINDS]) };
+    /// The registry lock the forking thread holds from `before_fork` until `after_fork`.
+    static REGISTRY_HELD_ACROSS_FORK: RefCell<Option<MutexGuard<'static, Vec<Arc<Published>>>>> =
+        const { RefCell::new(None) };
 }
 
 /// Registers the fork handlers, before any pool lock is first taken.
@@ -99,22 +123,223 @@ unsafe extern "C" fn before_fork() {
         // dropped at once: no protection, but no deadlock either.
         let _ = HELD_ACROSS_FORK.try_with(|held| held.borrow_mut()[kind.index()] = Some(guard));
     }
+    let registry = registry();
+    let _ = REGISTRY_HELD_ACROSS_FORK.try_with(|held| *held.borrow_mut() = Some(registry));
 }
 
 /// Runs in the parent and in the child just after `fork()`: lets the pool locks go.
 unsafe extern "C" fn after_fork() {
+    let _ = REGISTRY_HELD_ACROSS_FORK.try_with(|held| *held.borrow_mut() = None);
     let _ = HELD_ACROSS_FORK.try_with(|held| held.borrow_mut().iter_mut().for_each(|g| *g = None));
 }
 
-/// Takes a free slot of stub kind `kind`, mapping a new block if there is none.
+/// Slots a thread's cache holds at most, per kind: two blocks' worth.
+const CACHE_CAPACITY: usize = 2 * SLOTS_PER_BLOCK;
+
+/// Slots moved between a cache and the shared queue at a time: a block's worth.
+const BATCH: usize = SLOTS_PER_BLOCK;
+
+/// A thread's cache sizes, per kind, as `pool_stats` reads them.
+struct Published {
+    cached: [AtomicUsize; KINDS],
+}
+
+/// Every thread's published cache sizes.
+static REGISTRY: Mutex<Vec<Arc<Published>>> = Mutex::new(Vec::new());
+
+fn registry() -> MutexGuard<'static, Vec<Arc<Published>>> {
+    REGISTRY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A FIFO queue of free slots, linked through the slots themselves (`Slot::next_free`): pushing
+/// and popping never allocate.
+struct Queue {
+    head: Cell<*mut Slot>,
+    tail: Cell<*mut Slot>,
+    len: Cell<usize>,
+}
+
+impl Queue {
+    const fn new() -> Queue {
+        Queue {
+            head: Cell::new(core::ptr::null_mut()),
+            tail: Cell::new(core::ptr::null_mut()),
+            len: Cell::new(0),
+        }
+    }
+
+    /// Takes the front slot, if any.
+    #[inline(always)]
+    fn pop(&self) -> Option<NonNull<Slot>> {
+        let head = NonNull::new(self.head.get())?;
+        // SAFETY: a queued slot is free, owned by this queue, and linked by `push`.
+        self.head.set(unsafe { Slot::next_free(head.as_ptr()) });
+        self.len.set(self.len.get() - 1);
+        Some(head)
+    }
+
+    /// Appends `slot`.
+    #[inline(always)]
+    fn push(&self, slot: NonNull<Slot>) {
+        let slot = slot.as_ptr();
+        // SAFETY: `slot` is free and now this queue's; so is the tail, if any.
+        unsafe {
+            Slot::set_next_free(slot, core::ptr::null_mut());
+            if self.len.get() == 0 {
+                self.head.set(slot);
+            } else {
+                Slot::set_next_free(self.tail.get(), slot);
+            }
+        }
+        self.tail.set(slot);
+        self.len.set(self.len.get() + 1);
+    }
+}
+
+/// A thread's caches of free slots, one FIFO queue per kind, and the sizes it publishes (set
+/// when the thread first takes slots: until then it has no cache, and drops on it go to the
+/// shared queues).
+struct ThreadCache {
+    queues: [Queue; KINDS],
+    published: OnceCell<Arc<Published>>,
+}
+
+thread_local! {
+    static CACHE: ThreadCache = const {
+        ThreadCache {
+            queues: [const { Queue::new() }; KINDS],
+            published: OnceCell::new(),
+        }
+    };
+}
+
+impl ThreadCache {
+    /// Takes the front slot of this thread's cache of `kind`, if there is one.
+    #[inline(always)]
+    fn pop(&self, kind: StubKind) -> Option<NonNull<Slot>> {
+        let slot = self.queues[kind.index()].pop()?;
+        self.publish(kind);
+        Some(slot)
+    }
+
+    /// Queues `slot`; `false` if this thread has no cache (see the module documentation).
+    #[inline(always)]
+    fn push(&self, kind: StubKind, slot: NonNull<Slot>) -> bool {
+        if self.published.get().is_none() {
+            return false;
+        }
+        let queue = &self.queues[kind.index()];
+        if queue.len.get() == CACHE_CAPACITY {
+            spill(kind, queue);
+        }
+        queue.push(slot);
+        self.publish(kind);
+        true
+    }
+
+    #[inline(always)]
+    fn publish(&self, kind: StubKind) {
+        if let Some(published) = self.published.get() {
+            let len = self.queues[kind.index()].len.get();
+            published.cached[kind.index()].store(len, Ordering::Relaxed);
+        }
+    }
+
+    /// Fills the empty queue of `kind` with a block's worth of slots from the shared queue's
+    /// front (mapping a block if it has none), and takes the first; registers the cache on
+    /// first use.
+    #[cold]
+    #[inline(never)]
+    fn refill(&self, kind: StubKind) -> Result<NonNull<Slot>, Error> {
+        self.published.get_or_init(|| {
+            register_fork_handlers();
+            let published = Arc::new(Published {
+                cached: [const { AtomicUsize::new(0) }; KINDS],
+            });
+            registry().push(Arc::clone(&published));
+            published
+        });
+        let queue = &self.queues[kind.index()];
+        let mut pool = lock(kind);
+        if pool.free.is_empty() {
+            grow(&mut pool, kind)?;
+        }
+        let n = BATCH.min(pool.free.len());
+        pool.out += n;
+        for slot in pool.free.drain(..n) {
+            queue.push(slot.0);
+        }
+        drop(pool);
+        Ok(self.pop(kind).expect("a refilled queue has slots"))
+    }
+}
+
+impl Drop for ThreadCache {
+    /// The thread is exiting: every cached slot goes back to the shared queues.
+    fn drop(&mut self) {
+        for kind in StubKind::all() {
+            let queue = &self.queues[kind.index()];
+            if queue.len.get() > 0 {
+                let mut pool = lock(kind);
+                pool.out -= queue.len.get();
+                while let Some(slot) = queue.pop() {
+                    // (Room reserved for every slot: no allocation.)
+                    pool.free.push_back(FreeSlot(slot));
+                }
+            }
+        }
+        if let Some(published) = self.published.take() {
+            registry().retain(|p| !Arc::ptr_eq(p, &published));
+        }
+    }
+}
+
+/// Gives a full cache's oldest block's worth of slots to the shared queue's back.
+#[cold]
+#[inline(never)]
+fn spill(kind: StubKind, queue: &Queue) {
+    let mut pool = lock(kind);
+    pool.out -= BATCH;
+    for _ in 0..BATCH {
+        let slot = queue.pop().expect("a full cache");
+        // (Room reserved for every slot: no allocation.)
+        pool.free.push_back(FreeSlot(slot));
+    }
+}
+
+/// Takes a free slot of stub kind `kind`: from this thread's cache, refilled from the shared
+/// queue (or a new block) when empty. The fast path is inlined into the thunk constructors.
+#[inline(always)]
 pub(crate) fn acquire(kind: StubKind) -> Result<NonNull<Slot>, Error> {
+    match CACHE.try_with(|cache| cache.pop(kind)) {
+        Ok(Some(slot)) => Ok(slot),
+        _ => acquire_slow(kind),
+    }
+}
+
+/// `acquire` when this thread's cache is empty, or gone (the thread is exiting: then the
+/// shared queue directly).
+#[cold]
+#[inline(never)]
+fn acquire_slow(kind: StubKind) -> Result<NonNull<Slot>, Error> {
+    match CACHE.try_with(|cache| cache.refill(kind)) {
+        Ok(slot) => slot,
+        Err(_) => acquire_shared(kind),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn acquire_shared(kind: StubKind) -> Result<NonNull<Slot>, Error> {
     register_fork_handlers();
     let mut pool = lock(kind);
     if pool.free.is_empty() {
         grow(&mut pool, kind)?;
     }
     let slot = pool.free.pop_front().expect("a new block has free slots");
-    pool.live += 1;
+    pool.out += 1;
     Ok(slot.0)
 }
 
@@ -148,15 +373,26 @@ fn grow(pool: &mut KindPool, kind: StubKind) -> Result<(), Error> {
     Ok(())
 }
 
-/// Returns a slot to the back of its pool's queue, which has room for it (see `acquire`).
+/// Returns a slot to the back of this thread's cache, or of the shared queue if this thread
+/// has no cache for its kind (see the module documentation). Never allocates.
 ///
 /// # Safety
 ///
 /// `slot` came from `acquire(kind)` and is no longer used by its thunk.
+#[inline(always)]
 pub(crate) unsafe fn release(kind: StubKind, slot: NonNull<Slot>) {
+    if CACHE.try_with(|cache| cache.push(kind, slot)) != Ok(true) {
+        release_shared(kind, FreeSlot(slot));
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn release_shared(kind: StubKind, slot: FreeSlot) {
     let mut pool = lock(kind);
-    pool.live -= 1;
-    pool.free.push_back(FreeSlot(slot));
+    pool.out -= 1;
+    // (Room reserved for every slot: no allocation.)
+    pool.free.push_back(slot);
 }
 
 /// The address of the stub that belongs to `slot`.
@@ -171,8 +407,11 @@ pub(crate) fn code_address(slot: NonNull<Slot>) -> usize {
 pub struct PoolStats {
     /// Thunks alive now (leaked ones included).
     pub live: usize,
-    /// Slots ready for new thunks.
+    /// Slots ready for new thunks, in the shared pools and in threads' caches.
     pub free: usize,
+    /// Of `free`, the slots held in the caches of threads that are still running (a thread's
+    /// cache goes back to the shared pool when it exits).
+    pub cached: usize,
     /// Blocks mapped so far (never unmapped).
     pub blocks: usize,
     /// Of those, blocks whose code was copied into fresh memory and made executable, rather
@@ -195,13 +434,23 @@ pub fn pool_stats() -> PoolStats {
         ..PoolStats::default()
     };
     register_fork_handlers();
+    let mut out = 0;
     for kind in StubKind::all() {
         let pool = lock(kind);
-        stats.live += pool.live;
+        out += pool.out;
         stats.free += pool.free.len();
         stats.blocks += pool.blocks;
         stats.copied_blocks += pool.copied_blocks;
     }
+    for published in registry().iter() {
+        stats.cached += published
+            .cached
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum::<usize>();
+    }
+    stats.free += stats.cached;
+    stats.live = out.saturating_sub(stats.cached);
     stats
 }
 

@@ -162,6 +162,38 @@ impl Slot {
         }
     }
 
+    /// The next slot in a free list (the pool's per-thread caches link free slots through
+    /// their first storage word: a free slot holds no closure, and a stale call reads only
+    /// `entry`, `state` and the frame fields).
+    ///
+    /// # Safety
+    ///
+    /// The slot is free, owned by the caller, and was linked with [`set_next_free`](Self::set_next_free).
+    #[inline(always)]
+    pub(crate) unsafe fn next_free(slot: *mut Slot) -> *mut Slot {
+        // SAFETY: the storage is the caller's, and its first word holds a pointer.
+        unsafe {
+            UnsafeCell::raw_get(&raw const (*slot).storage)
+                .cast::<*mut Slot>()
+                .read()
+        }
+    }
+
+    /// Links the free slot `slot` to `next`.
+    ///
+    /// # Safety
+    ///
+    /// The slot is free (holds no closure) and owned by the caller.
+    #[inline(always)]
+    pub(crate) unsafe fn set_next_free(slot: *mut Slot, next: *mut Slot) {
+        // SAFETY: the storage is the caller's, pointer-aligned and at least a word.
+        unsafe {
+            UnsafeCell::raw_get(&raw const (*slot).storage)
+                .cast::<*mut Slot>()
+                .write(next)
+        }
+    }
+
     /// Drops the closure in the slot.
     ///
     /// # Safety

@@ -6,7 +6,9 @@
 //! - thousands of thunks leave no mapping writable and executable at once, and (on Linux) their
 //!   code is mapped from the executable's own file rather than copied;
 //! - a million create/drop cycles run in a flat pool;
-//! - `reserve` maps up front what a number of thunks need, and creating them maps nothing.
+//! - `reserve` maps up front what a number of thunks need, and creating them maps nothing;
+//! - a thread's cache of free slots goes back to the shared pool when the thread exits, and a
+//!   thunk dropped on a thread without a cache goes straight back too.
 
 mod common;
 #[cfg(target_os = "linux")]
@@ -59,6 +61,7 @@ fn pool_lifecycle() {
     a_million_create_drop_cycles_in_a_flat_pool();
     leaked_thunks_stay_live();
     reserved_slots_are_created_without_mapping();
+    a_threads_cache_goes_back_to_the_pool_when_it_exits();
 }
 
 fn freed_slots_are_reused_last() {
@@ -437,6 +440,49 @@ fn reserved_slots_are_created_without_mapping() {
     );
     drop(thunks);
     check_invariant(pool_stats(), "after the reserved thunks");
+}
+
+fn a_threads_cache_goes_back_to_the_pool_when_it_exits() {
+    let before = pool_stats();
+    let (to_main, from_thread) = std::sync::mpsc::channel();
+    let (to_thread, from_main) = std::sync::mpsc::channel::<()>();
+    let worker = std::thread::spawn(move || {
+        let thunks: Vec<_> = (0..10)
+            .map(|k| Thunk::<Cb>::new(move |x: isize| x + k))
+            .collect();
+        // SAFETY: the thunk is alive.
+        assert_eq!(unsafe { thunks[9].as_fn()(1) }, 10);
+        drop(thunks);
+        to_main.send(pool_stats()).unwrap();
+        from_main.recv().unwrap(); // exit only when told
+    });
+    let during = from_thread.recv().unwrap();
+    assert!(
+        during.cached > before.cached,
+        "the worker's cache holds the slots it took: {before:?} -> {during:?}"
+    );
+    assert_eq!(during.live, before.live, "{during:?}");
+    to_thread.send(()).unwrap();
+    worker.join().unwrap();
+    let after = pool_stats();
+    assert_eq!(
+        after.cached, before.cached,
+        "the worker's cache went back to the shared pool when it exited: {after:?}"
+    );
+    assert_eq!(
+        after.free, during.free,
+        "cached or shared, the slots are free"
+    );
+    check_invariant(after, "after the worker exited");
+
+    // Created here, dropped on a thread that never created one (so has no cache): the slot
+    // goes straight back to the shared pool.
+    let thunk = Thunk::<Cb, trampoline::threads::Send>::new(|x: isize| x);
+    let live = pool_stats().live;
+    std::thread::spawn(move || drop(thunk)).join().unwrap();
+    let dropped = pool_stats();
+    assert_eq!(dropped.live, live - 1, "{dropped:?}");
+    check_invariant(dropped, "after a drop on another thread");
 }
 
 #[cfg(windows)]
