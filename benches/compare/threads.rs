@@ -45,7 +45,7 @@ fn main() {
     let cycles: u64 = std::env::args()
         .skip(1)
         .find_map(|arg| arg.parse().ok())
-        .unwrap_or(2_000_000);
+        .unwrap_or(20_000_000);
     churn(10_000); // warm up: map the blocks, fault the pages in
     let best = |threads: usize| {
         (0..5)
