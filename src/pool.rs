@@ -460,3 +460,33 @@ pub fn pool_stats() -> PoolStats {
 pub fn force_code_copy(force: bool) {
     FORCE_CODE_COPY.store(force, Ordering::Relaxed);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::alloc::{Layout, alloc_zeroed, dealloc};
+
+    /// (Plain Rust: `.ci/run` also runs this under Miri, which checks the links' provenance.)
+    #[test]
+    fn a_cache_queue_of_free_slots_is_fifo_through_the_slots_own_storage() {
+        let layout = Layout::new::<Slot>();
+        let slots: Vec<NonNull<Slot>> = (0..3)
+            // SAFETY: a non-zero-sized layout.
+            .map(|_| NonNull::new(unsafe { alloc_zeroed(layout) }.cast()).expect("memory"))
+            .collect();
+        let queue = Queue::new();
+        assert_eq!(queue.pop(), None);
+        slots.iter().for_each(|&slot| queue.push(slot));
+        assert_eq!(queue.len.get(), 3);
+        assert_eq!(queue.pop(), Some(slots[0]));
+        queue.push(slots[0]); // freed again: reused after the other two
+        assert_eq!(queue.pop(), Some(slots[1]));
+        assert_eq!(queue.pop(), Some(slots[2]));
+        assert_eq!(queue.pop(), Some(slots[0]));
+        assert_eq!((queue.pop(), queue.len.get()), (None, 0));
+        for slot in slots {
+            // SAFETY: allocated above with this layout, no longer queued.
+            unsafe { dealloc(slot.as_ptr().cast(), layout) };
+        }
+    }
+}
