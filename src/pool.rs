@@ -15,14 +15,15 @@
 //! block's worth less one, as deep as the single shared queue was with one thunk alive) and,
 //! if it is given back, after every slot in the shared queue.
 //!
-//! A thunk dropped on another thread goes to that thread's cache if it has one for that kind
-//! (no lock, same FIFO order), else straight to the shared queue's back: a drop must never
-//! allocate, and a cache is set up (allocated) only by a thread that creates thunks. A thread
-//! gives its caches back to the shared queues when it exits; a drop after that (from another
-//! thread-local's destructor) goes to the shared queue.
+//! A thunk dropped on another thread goes to that thread's cache if it has one (no lock, same
+//! FIFO order), else straight to the shared queue's back: a drop must never allocate, and a
+//! cache is set up (registered for `pool_stats`, an allocation) only by a thread that creates
+//! thunks. A thread gives its caches back to the shared queues when it exits; a drop after
+//! that (from another thread-local's destructor) goes to the shared queue.
 //!
-//! Every queue, cache or shared, has room reserved for every slot it can hold before it takes
-//! any, so that a drop never allocates: it works even once memory has run out.
+//! Every queue, cache or shared, is a list linked through the free slots' own storage, so no
+//! queue operation allocates: a drop works even once memory has run out, and a free slot costs
+//! no memory beyond itself.
 //!
 //! `pool_stats` adds up the shared pools and the caches' sizes, which each thread publishes with
 //! a plain atomic store after each change (exact when no other thread is creating or dropping).
@@ -40,8 +41,7 @@
 //! on the same thread would deadlock in the handler, as it would with any lock-taking
 //! `pthread_atfork` handler, libc's own included.)
 
-use std::cell::{Cell, OnceCell, RefCell};
-use std::collections::VecDeque;
+use std::cell::{OnceCell, RefCell, UnsafeCell};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once};
@@ -51,13 +51,8 @@ use crate::error::Error;
 use crate::os;
 use crate::slot::{SLOT_SIZE, Slot};
 
-/// A free slot's address. Slots are plain memory owned by the pool while free.
-struct FreeSlot(NonNull<Slot>);
-// SAFETY: a free slot is only data, owned by whoever holds the pool's lock.
-unsafe impl Send for FreeSlot {}
-
 struct KindPool {
-    free: VecDeque<FreeSlot>,
+    free: FreeList,
     /// Slots not in `free`: live, or in a thread's cache.
     out: usize,
     blocks: usize,
@@ -69,7 +64,7 @@ const SLOTS_PER_BLOCK: usize = TABLE_SIZE / SLOT_SIZE;
 
 static POOLS: [Mutex<KindPool>; KINDS] = [const {
     Mutex::new(KindPool {
-        free: VecDeque::new(),
+        free: FreeList::new(),
         out: 0,
         blocks: 0,
         copied_blocks: 0,
@@ -153,48 +148,62 @@ fn registry() -> MutexGuard<'static, Vec<Arc<Published>>> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// A FIFO queue of free slots, linked through the slots themselves (`Slot::next_free`): pushing
-/// and popping never allocate.
-struct Queue {
-    head: Cell<*mut Slot>,
-    tail: Cell<*mut Slot>,
-    len: Cell<usize>,
+/// A FIFO queue of free slots, linked through the slots themselves (`Slot::next_free`):
+/// pushing and popping never allocate, so neither does a drop, even once memory has run out.
+struct FreeList {
+    head: *mut Slot,
+    tail: *mut Slot,
+    len: usize,
 }
 
-impl Queue {
-    const fn new() -> Queue {
-        Queue {
-            head: Cell::new(core::ptr::null_mut()),
-            tail: Cell::new(core::ptr::null_mut()),
-            len: Cell::new(0),
+// SAFETY: the slots of a free list are plain memory owned by whoever owns the list (the shared
+// pool's lock, or a thread's cache).
+unsafe impl Send for FreeList {}
+
+impl FreeList {
+    const fn new() -> FreeList {
+        FreeList {
+            head: core::ptr::null_mut(),
+            tail: core::ptr::null_mut(),
+            len: 0,
         }
     }
 
     /// Takes the front slot, if any.
     #[inline(always)]
-    fn pop(&self) -> Option<NonNull<Slot>> {
-        let head = NonNull::new(self.head.get())?;
-        // SAFETY: a queued slot is free, owned by this queue, and linked by `push`.
-        self.head.set(unsafe { Slot::next_free(head.as_ptr()) });
-        self.len.set(self.len.get() - 1);
+    fn pop(&mut self) -> Option<NonNull<Slot>> {
+        let head = NonNull::new(self.head)?;
+        // SAFETY: a listed slot is free, owned by this list, and linked by `push`.
+        self.head = unsafe { Slot::next_free(head.as_ptr()) };
+        self.len -= 1;
         Some(head)
     }
 
     /// Appends `slot`.
     #[inline(always)]
-    fn push(&self, slot: NonNull<Slot>) {
+    fn push(&mut self, slot: NonNull<Slot>) {
         let slot = slot.as_ptr();
-        // SAFETY: `slot` is free and now this queue's; so is the tail, if any.
+        // SAFETY: `slot` is free and now this list's; so is the tail, if any.
         unsafe {
             Slot::set_next_free(slot, core::ptr::null_mut());
-            if self.len.get() == 0 {
-                self.head.set(slot);
+            if self.len == 0 {
+                self.head = slot;
             } else {
-                Slot::set_next_free(self.tail.get(), slot);
+                Slot::set_next_free(self.tail, slot);
             }
         }
-        self.tail.set(slot);
-        self.len.set(self.len.get() + 1);
+        self.tail = slot;
+        self.len += 1;
+    }
+
+    /// Moves the first `n` slots of `from` (at most all) to the back of this list.
+    fn take_front(&mut self, from: &mut FreeList, n: usize) {
+        for _ in 0..n {
+            match from.pop() {
+                Some(slot) => self.push(slot),
+                None => break,
+            }
+        }
     }
 }
 
@@ -202,24 +211,34 @@ impl Queue {
 /// when the thread first takes slots: until then it has no cache, and drops on it go to the
 /// shared queues).
 struct ThreadCache {
-    queues: [Queue; KINDS],
+    lists: [UnsafeCell<FreeList>; KINDS],
     published: OnceCell<Arc<Published>>,
 }
 
 thread_local! {
     static CACHE: ThreadCache = const {
         ThreadCache {
-            queues: [const { Queue::new() }; KINDS],
+            lists: [const { UnsafeCell::new(FreeList::new()) }; KINDS],
             published: OnceCell::new(),
         }
     };
 }
 
 impl ThreadCache {
+    /// Runs `f` on this thread's list of `kind` (which no one else can reach meanwhile: `f`
+    /// never calls back into the cache).
+    #[inline(always)]
+    fn with<R>(&self, kind: StubKind, f: impl FnOnce(&mut FreeList) -> R) -> R {
+        // SAFETY: the cache is this thread's own (a thread-local, never shared), and no caller
+        // passes an `f` that reaches the cache again, so this is the only reference to the
+        // list while `f` runs.
+        f(unsafe { &mut *self.lists[kind.index()].get() })
+    }
+
     /// Takes the front slot of this thread's cache of `kind`, if there is one.
     #[inline(always)]
     fn pop(&self, kind: StubKind) -> Option<NonNull<Slot>> {
-        let slot = self.queues[kind.index()].pop()?;
+        let slot = self.with(kind, FreeList::pop)?;
         self.publish(kind);
         Some(slot)
     }
@@ -230,11 +249,12 @@ impl ThreadCache {
         if self.published.get().is_none() {
             return false;
         }
-        let queue = &self.queues[kind.index()];
-        if queue.len.get() == CACHE_CAPACITY {
-            spill(kind, queue);
-        }
-        queue.push(slot);
+        self.with(kind, |list| {
+            if list.len == CACHE_CAPACITY {
+                spill(kind, list);
+            }
+            list.push(slot);
+        });
         self.publish(kind);
         true
     }
@@ -242,12 +262,12 @@ impl ThreadCache {
     #[inline(always)]
     fn publish(&self, kind: StubKind) {
         if let Some(published) = self.published.get() {
-            let len = self.queues[kind.index()].len.get();
+            let len = self.with(kind, |list| list.len);
             published.cached[kind.index()].store(len, Ordering::Relaxed);
         }
     }
 
-    /// Fills the empty queue of `kind` with a block's worth of slots from the shared queue's
+    /// Fills the empty list of `kind` with a block's worth of slots from the shared queue's
     /// front (mapping a block if it has none), and takes the first; registers the cache on
     /// first use.
     #[cold]
@@ -261,18 +281,15 @@ impl ThreadCache {
             registry().push(Arc::clone(&published));
             published
         });
-        let queue = &self.queues[kind.index()];
         let mut pool = lock(kind);
-        if pool.free.is_empty() {
+        if pool.free.len == 0 {
             grow(&mut pool, kind)?;
         }
-        let n = BATCH.min(pool.free.len());
+        let n = BATCH.min(pool.free.len);
         pool.out += n;
-        for slot in pool.free.drain(..n) {
-            queue.push(slot.0);
-        }
+        self.with(kind, |list| list.take_front(&mut pool.free, n));
         drop(pool);
-        Ok(self.pop(kind).expect("a refilled queue has slots"))
+        Ok(self.pop(kind).expect("a refilled list has slots"))
     }
 }
 
@@ -280,14 +297,12 @@ impl Drop for ThreadCache {
     /// The thread is exiting: every cached slot goes back to the shared queues.
     fn drop(&mut self) {
         for kind in StubKind::all() {
-            let queue = &self.queues[kind.index()];
-            if queue.len.get() > 0 {
+            let list = self.lists[kind.index()].get_mut();
+            if list.len > 0 {
                 let mut pool = lock(kind);
-                pool.out -= queue.len.get();
-                while let Some(slot) = queue.pop() {
-                    // (Room reserved for every slot: no allocation.)
-                    pool.free.push_back(FreeSlot(slot));
-                }
+                pool.out -= list.len;
+                let n = list.len;
+                pool.free.take_front(list, n);
             }
         }
         if let Some(published) = self.published.take() {
@@ -299,14 +314,10 @@ impl Drop for ThreadCache {
 /// Gives a full cache's oldest block's worth of slots to the shared queue's back.
 #[cold]
 #[inline(never)]
-fn spill(kind: StubKind, queue: &Queue) {
+fn spill(kind: StubKind, list: &mut FreeList) {
     let mut pool = lock(kind);
     pool.out -= BATCH;
-    for _ in 0..BATCH {
-        let slot = queue.pop().expect("a full cache");
-        // (Room reserved for every slot: no allocation.)
-        pool.free.push_back(FreeSlot(slot));
-    }
+    pool.free.take_front(list, BATCH);
 }
 
 /// Takes a free slot of stub kind `kind`: from this thread's cache, refilled from the shared
@@ -335,19 +346,19 @@ fn acquire_slow(kind: StubKind) -> Result<NonNull<Slot>, Error> {
 fn acquire_shared(kind: StubKind) -> Result<NonNull<Slot>, Error> {
     register_fork_handlers();
     let mut pool = lock(kind);
-    if pool.free.is_empty() {
+    if pool.free.len == 0 {
         grow(&mut pool, kind)?;
     }
-    let slot = pool.free.pop_front().expect("a new block has free slots");
+    let slot = pool.free.pop().expect("a new block has free slots");
     pool.out += 1;
-    Ok(slot.0)
+    Ok(slot)
 }
 
 /// Maps blocks of stub kind `kind` until at least `free` slots are free.
 pub(crate) fn reserve(kind: StubKind, free: usize) -> Result<(), Error> {
     register_fork_handlers();
     let mut pool = lock(kind);
-    while pool.free.len() < free {
+    while pool.free.len < free {
         grow(&mut pool, kind)?;
     }
     Ok(())
@@ -355,21 +366,16 @@ pub(crate) fn reserve(kind: StubKind, free: usize) -> Result<(), Error> {
 
 /// Maps one more block of stub kind `kind` and queues its slots.
 fn grow(pool: &mut KindPool, kind: StubKind) -> Result<(), Error> {
-    // Room in the queue for every slot there will be, before the block exists: a drop
-    // (`release`) then never allocates, so it works even once memory has run out.
-    let more = (pool.blocks + 1) * SLOTS_PER_BLOCK - pool.free.len();
-    pool.free
-        .try_reserve_exact(more)
-        .map_err(|_| Error::MapBlock(std::io::ErrorKind::OutOfMemory.into()))?;
     let block = os::map_block(arch::table(kind)?, FORCE_CODE_COPY.load(Ordering::Relaxed))?;
     pool.blocks += 1;
     pool.copied_blocks += usize::from(block.copied);
     // SAFETY: the data table is the `TABLE_SIZE` bytes right after the code.
     let data = unsafe { block.code.add(TABLE_SIZE) };
-    pool.free.extend((0..SLOTS_PER_BLOCK).map(|i| {
-        // SAFETY: within the data table, which is not null.
-        FreeSlot(unsafe { NonNull::new_unchecked(data.add(i * SLOT_SIZE).cast()) })
-    }));
+    for i in 0..SLOTS_PER_BLOCK {
+        // SAFETY: within the data table, which is not null; the slot is fresh and free.
+        pool.free
+            .push(unsafe { NonNull::new_unchecked(data.add(i * SLOT_SIZE).cast()) });
+    }
     Ok(())
 }
 
@@ -382,17 +388,16 @@ fn grow(pool: &mut KindPool, kind: StubKind) -> Result<(), Error> {
 #[inline(always)]
 pub(crate) unsafe fn release(kind: StubKind, slot: NonNull<Slot>) {
     if CACHE.try_with(|cache| cache.push(kind, slot)) != Ok(true) {
-        release_shared(kind, FreeSlot(slot));
+        release_shared(kind, slot);
     }
 }
 
 #[cold]
 #[inline(never)]
-fn release_shared(kind: StubKind, slot: FreeSlot) {
+fn release_shared(kind: StubKind, slot: NonNull<Slot>) {
     let mut pool = lock(kind);
     pool.out -= 1;
-    // (Room reserved for every slot: no allocation.)
-    pool.free.push_back(slot);
+    pool.free.push(slot);
 }
 
 /// The address of the stub that belongs to `slot`.
@@ -438,7 +443,7 @@ pub fn pool_stats() -> PoolStats {
     for kind in StubKind::all() {
         let pool = lock(kind);
         out += pool.out;
-        stats.free += pool.free.len();
+        stats.free += pool.free.len;
         stats.blocks += pool.blocks;
         stats.copied_blocks += pool.copied_blocks;
     }
@@ -474,16 +479,16 @@ mod tests {
             // SAFETY: a non-zero-sized layout.
             .map(|_| NonNull::new(unsafe { alloc_zeroed(layout) }.cast()).expect("memory"))
             .collect();
-        let queue = Queue::new();
+        let mut queue = FreeList::new();
         assert_eq!(queue.pop(), None);
         slots.iter().for_each(|&slot| queue.push(slot));
-        assert_eq!(queue.len.get(), 3);
+        assert_eq!(queue.len, 3);
         assert_eq!(queue.pop(), Some(slots[0]));
         queue.push(slots[0]); // freed again: reused after the other two
         assert_eq!(queue.pop(), Some(slots[1]));
         assert_eq!(queue.pop(), Some(slots[2]));
         assert_eq!(queue.pop(), Some(slots[0]));
-        assert_eq!((queue.pop(), queue.len.get()), (None, 0));
+        assert_eq!((queue.pop(), queue.len), (None, 0));
         for slot in slots {
             // SAFETY: allocated above with this layout, no longer queued.
             unsafe { dealloc(slot.as_ptr().cast(), layout) };
