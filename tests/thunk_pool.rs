@@ -62,6 +62,7 @@ fn pool_lifecycle() {
     leaked_thunks_stay_live();
     reserved_slots_are_created_without_mapping();
     a_threads_cache_goes_back_to_the_pool_when_it_exits();
+    caches_under_concurrent_churn_lose_no_slot();
 }
 
 fn freed_slots_are_reused_last() {
@@ -483,6 +484,65 @@ fn a_threads_cache_goes_back_to_the_pool_when_it_exits() {
     let dropped = pool_stats();
     assert_eq!(dropped.live, live - 1, "{dropped:?}");
     check_invariant(dropped, "after a drop on another thread");
+}
+
+/// Four threads create batches of thunks larger than a cache holds, hand half of each batch to
+/// the next thread to call and drop (cross-thread drops: caches fill past their capacity and
+/// spill), drop the rest themselves, and exit (caches go back). Every call sees its own
+/// closure, no two live thunks share a slot, and afterwards the pool accounts for every slot.
+fn caches_under_concurrent_churn_lose_no_slot() {
+    const THREADS: usize = 4;
+    const ROUNDS: usize = 6;
+    let batch = 3 * pool_stats().slots_per_block; // more than a cache's two blocks' worth
+    let before = pool_stats();
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..THREADS)
+        .map(|_| std::sync::mpsc::channel::<Vec<Thunk<Cb, trampoline::threads::Send>>>())
+        .unzip();
+    let barrier = std::sync::Barrier::new(THREADS);
+    std::thread::scope(|s| {
+        for (t, inbox) in receivers.into_iter().enumerate() {
+            let next = senders[(t + 1) % THREADS].clone();
+            let barrier = &barrier;
+            s.spawn(move || {
+                for round in 0..ROUNDS {
+                    let base = ((t * ROUNDS + round) * batch) as isize;
+                    let mut mine: Vec<_> = (0..batch)
+                        .map(|i| {
+                            let tag = base + i as isize;
+                            Thunk::<Cb, trampoline::threads::Send>::new(move |x: isize| x + tag)
+                        })
+                        .collect();
+                    let slots: HashSet<usize> = mine.iter().map(|t| t.as_ptr() as usize).collect();
+                    assert_eq!(slots.len(), batch, "live thunks never share a slot");
+                    let given = mine.split_off(batch / 2);
+                    next.send(given).unwrap();
+                    let received = inbox.recv().unwrap();
+                    // The previous thread's second half, in order.
+                    let from = (t + THREADS - 1) % THREADS;
+                    let from_base = ((from * ROUNDS + round) * batch + batch / 2) as isize;
+                    for (j, thunk) in received.iter().enumerate() {
+                        // SAFETY: the thunk is alive (owned here now).
+                        assert_eq!(unsafe { thunk.as_fn()(0) }, from_base + j as isize);
+                    }
+                    for (i, thunk) in mine.iter().enumerate() {
+                        // SAFETY: as above.
+                        assert_eq!(unsafe { thunk.as_fn()(1) }, base + i as isize + 1);
+                    }
+                    drop(received); // created on the previous thread: a cross-thread drop
+                    drop(mine);
+                    barrier.wait();
+                }
+            });
+        }
+        drop(senders);
+    });
+    let after = pool_stats();
+    assert_eq!(after.live, before.live, "every thunk dropped: {after:?}");
+    assert_eq!(
+        after.cached, before.cached,
+        "every worker's cache went back when it exited: {after:?}"
+    );
+    check_invariant(after, "after concurrent churn");
 }
 
 #[cfg(windows)]

@@ -148,8 +148,9 @@ fn dropped_while_running(signature: &str) -> ! {
 /// share that pool, so they use the reservation too. What creation still does: it takes the
 /// pool's lock (uncontended, a few nanoseconds), and it boxes a closure larger than four
 /// words (a heap allocation; a smaller one is stored in the slot). So creation is **not**
-/// async-signal-safe, reserved or not: a signal handler that creates a thunk can deadlock on
-/// the lock held by the thread it interrupted.
+/// async-signal-safe, reserved or not, and neither is a drop: a signal handler that creates or
+/// drops a thunk can find the pool's lock held, or this thread's free-slot cache half-updated,
+/// by the code it interrupted.
 ///
 /// ```
 /// type Cb = unsafe extern "C" fn(i32) -> i32;
