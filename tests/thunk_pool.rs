@@ -498,12 +498,16 @@ fn caches_under_concurrent_churn_lose_no_slot() {
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..THREADS)
         .map(|_| std::sync::mpsc::channel::<Vec<Thunk<Cb, trampoline::threads::Send>>>())
         .unzip();
-    let barrier = std::sync::Barrier::new(THREADS);
-    std::thread::scope(|s| {
-        for (t, inbox) in receivers.into_iter().enumerate() {
+    // Joined through their handles, not a scope: a scope's wait ends when each closure returns,
+    // before the thread's thread-local destructors (which give its cache back) have run.
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(THREADS));
+    let workers: Vec<_> = receivers
+        .into_iter()
+        .enumerate()
+        .map(|(t, inbox)| {
             let next = senders[(t + 1) % THREADS].clone();
-            let barrier = &barrier;
-            s.spawn(move || {
+            let barrier = std::sync::Arc::clone(&barrier);
+            std::thread::spawn(move || {
                 for round in 0..ROUNDS {
                     let base = ((t * ROUNDS + round) * batch) as isize;
                     let mut mine: Vec<_> = (0..batch)
@@ -532,10 +536,13 @@ fn caches_under_concurrent_churn_lose_no_slot() {
                     drop(mine);
                     barrier.wait();
                 }
-            });
-        }
-        drop(senders);
-    });
+            })
+        })
+        .collect();
+    drop(senders);
+    for worker in workers {
+        worker.join().unwrap();
+    }
     let after = pool_stats();
     assert_eq!(after.live, before.live, "every thunk dropped: {after:?}");
     assert_eq!(
