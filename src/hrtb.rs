@@ -156,10 +156,10 @@ where
 /// let thunk = Thunk::<Cb>::new(|x: &'static i32| unsafe { KEPT = Some(x) });
 /// ```
 ///
-/// User-data callbacks take them too when the user data is the first or the last argument
-/// ([`ud::First`](crate::ud::First), [`ud::Last`](crate::ud::Last)); the closure takes the
-/// other arguments. (`ud::At<N>` and `ud::Via` are not offered: the macro would have to drop
-/// the N-th argument of the closure's bound.)
+/// User-data callbacks take them too, with the user data at any position
+/// ([`ud::First`](crate::ud::First), [`ud::Last`](crate::ud::Last),
+/// [`ud::At<N>`](crate::ud::At)): the closure takes the other arguments. (And with
+/// [`ud::Via`](crate::ud::Via), whose closure takes them all.)
 ///
 /// ```
 /// use core::ffi::c_void;
@@ -231,6 +231,8 @@ macro_rules! hrtb {
             }
 
             $crate::hrtb!(@user_data $name [$($lt),+] [$($ret)?] [] [$($arg),*]);
+            $crate::hrtb!(@at $name [$($lt),+] [$($ret)?] [] [$($arg),*]);
+            $crate::hrtb!(@via $name [$($lt),+] [$($ret)?] [$($arg),*]);
 
             impl<F> $crate::signature::Accepts<F, $crate::threads::kind::Shared> for $name
             where
@@ -249,20 +251,41 @@ macro_rules! hrtb {
             }
         };
     };
-    // User-data callbacks with the user data first or last: the closure takes the rest.
+    // `ud::Last`: the closure takes all but the last argument. (`ud::First` is `ud::At<0>`.)
     (@user_data $name:ident [$($lt:lifetime),+] [$($ret:ty)?] [$($before:ty),*] []) => {};
-    (@user_data $name:ident [$($lt:lifetime),+] [$($ret:ty)?] [] [$first:ty $(, $rest:ty)*]) => {
-        $crate::hrtb!(@accepts $name [$($lt),+] [$($ret)?] $crate::ud::First [$($rest),*]);
-        $crate::hrtb!(@user_data $name [$($lt),+] [$($ret)?] [$first] [$($rest),*]);
+    (@user_data $name:ident [$($lt:lifetime),+] [$($ret:ty)?] [$($before:ty),*] [$last:ty]) => {
+        $crate::hrtb!(@accepts $name [$($lt),+] [$($ret)?] $crate::ud::Last [$($before),*]);
     };
-    (@user_data $name:ident [$($lt:lifetime),+] [$($ret:ty)?] [$($before:ty),+] [$last:ty]) => {
-        $crate::hrtb!(@accepts $name [$($lt),+] [$($ret)?] $crate::ud::Last [$($before),+]);
-    };
-    (@user_data $name:ident [$($lt:lifetime),+] [$($ret:ty)?] [$($before:ty),+]
+    (@user_data $name:ident [$($lt:lifetime),+] [$($ret:ty)?] [$($before:ty),*]
         [$next:ty, $($more:ty),+]) => {
-        $crate::hrtb!(@user_data $name [$($lt),+] [$($ret)?] [$($before,)+ $next] [$($more),+]);
+        $crate::hrtb!(@user_data $name [$($lt),+] [$($ret)?] [$($before,)* $next] [$($more),+]);
     };
-    (@accepts $name:ident [$($lt:lifetime),+] [$($ret:ty)?] $position:path [$($arg:ty),*]) => {
+    // `ud::At<N>` for every N: the user data is the argument after the `before` ones.
+    (@at $name:ident [$($lt:lifetime),+] [$($ret:ty)?] [$($before:ty),*] []) => {};
+    (@at $name:ident [$($lt:lifetime),+] [$($ret:ty)?] [$($before:ty),*]
+        [$current:ty $(, $after:ty)*]) => {
+        $crate::hrtb!(@accepts $name [$($lt),+] [$($ret)?]
+            $crate::ud::At<{ 0 $(+ $crate::hrtb!(@one $before))* }> [$($before,)* $($after),*]);
+        $crate::hrtb!(@at $name [$($lt),+] [$($ret)?] [$($before,)* $current] [$($after),*]);
+    };
+    (@one $t:ty) => { 1 };
+    // `ud::Via<G>`: the closure takes every argument.
+    (@via $name:ident [$($lt:lifetime),+] [$($ret:ty)?] [$($arg:ty),*]) => {
+        impl<F, G> $crate::signature::Accepts<F, ($crate::ud::Via<G>, $crate::threads::kind::Shared)>
+            for $name
+        where
+            F: for<$($lt),+> Fn($($arg),*) $(-> $ret)?,
+        {
+        }
+        impl<F, G>
+            $crate::signature::Accepts<F, ($crate::ud::Via<G>, $crate::threads::kind::Exclusive)>
+            for $name
+        where
+            F: for<$($lt),+> FnMut($($arg),*) $(-> $ret)?,
+        {
+        }
+    };
+    (@accepts $name:ident [$($lt:lifetime),+] [$($ret:ty)?] $position:ty [$($arg:ty),* $(,)?]) => {
         impl<F> $crate::signature::Accepts<F, ($position, $crate::threads::kind::Shared)>
             for $name
         where

@@ -797,3 +797,22 @@ fn higher_ranked_user_data_callbacks_with_the_context_first_or_last() {
     assert_eq!(values, [-1, 3, 4, 9]);
     assert!(calls >= 3);
 }
+
+trampoline::hrtb! {
+    type RefVisitAt1 = for<'a> unsafe extern "C" fn(&'a i64, *mut c_void, &'a i64) -> i64;
+}
+
+#[test]
+fn higher_ranked_user_data_callbacks_with_the_context_in_the_middle() {
+    let mut sum = 0;
+    let mut add = |a: &i64, b: &i64| {
+        sum += a * b;
+        sum
+    };
+    let cb = UserData::<RefVisitAt1, ud::At<1>>::new(&mut add);
+    let (x, y) = (6, 7);
+    // SAFETY: called here, with its own user data, while `cb` lives.
+    assert_eq!(unsafe { (cb.func().0)(&x, cb.data(), &y) }, 42);
+    // SAFETY: as above.
+    assert_eq!(unsafe { (cb.func().0)(&1, cb.data(), &-2) }, 40);
+}

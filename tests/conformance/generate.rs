@@ -367,9 +367,8 @@ impl Sig {
     }
 
     /// The Rust signature type: references get lifetime `'r` (bound by the `for<'r>` that
-    /// `hrtb!` declares), or `'static` in the user-data variant with the user data in the
-    /// middle (`hrtb!` offers only `ud::First` and `ud::Last`), whose C caller passes the
-    /// address of statics.
+    /// `hrtb!` declares); `rust_type(true)` (the user-data variant when it has no references)
+    /// says `'static`, never used with references.
     fn rust_type(&self, with_ud: bool) -> String {
         self.rust_type_with(with_ud, if with_ud { "'static" } else { "'r" })
     }
@@ -879,7 +878,7 @@ fn write_rust(rust: &mut String, i: usize, sig: &Sig, target: &Target) {
             p if p == sig.args.len() => "ud::Last".to_string(),
             p => format!("ud::At<{p}>"),
         };
-        if sig.has_refs() && !position.starts_with("ud::At") {
+        if sig.has_refs() {
             let _ = writeln!(
                 rust,
                 "trampoline::hrtb! {{ type U = for<'r> {}; }}",
