@@ -371,6 +371,11 @@ fn grow(pool: &mut KindPool, kind: StubKind) -> Result<(), Error> {
     pool.copied_blocks += usize::from(block.copied);
     // SAFETY: the data table is the `TABLE_SIZE` bytes right after the code.
     let data = unsafe { block.code.add(TABLE_SIZE) };
+    // Blocks are mapped at page boundaries, so every slot is `SLOT_SIZE`-aligned: more than
+    // the `Slot` type asks (its closure storage is 16-aligned).
+    debug_assert!(
+        (data as usize).is_multiple_of(SLOT_SIZE) && SLOT_SIZE.is_multiple_of(align_of::<Slot>())
+    );
     for i in 0..SLOTS_PER_BLOCK {
         // SAFETY: within the data table, which is not null; the slot is fresh and free.
         pool.free

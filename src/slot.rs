@@ -48,6 +48,16 @@ pub(crate) const SLOT_SIZE: usize = 64;
 /// Words of inline closure storage.
 pub(crate) const STORAGE_WORDS: usize = SLOT_SIZE / size_of::<usize>() - 4;
 
+/// Alignment of the inline closure storage: 16 on every target, so that a closure holding an
+/// `i64` or `f64` (8-aligned on 32-bit Windows, unlike 32-bit Linux) or a `u128` is stored in
+/// the slot rather than boxed. The storage starts 4 words in, at byte 16 or 32 of a slot,
+/// and slots sit at multiples of `SLOT_SIZE` in page-aligned blocks: it is 16-aligned already.
+pub(crate) const STORAGE_ALIGN: usize = 16;
+
+/// The inline closure storage (see [`STORAGE_ALIGN`]).
+#[repr(C, align(16))]
+struct Storage(UnsafeCell<[MaybeUninit<usize>; STORAGE_WORDS]>);
+
 /// Byte offsets of the fields, for the assembly.
 pub(crate) const OFFSET_FRAME_BODY: usize = 2 * size_of::<usize>();
 pub(crate) const OFFSET_FRAME_STACK: usize = 3 * size_of::<usize>();
@@ -94,16 +104,20 @@ pub(crate) struct Slot {
     /// swap): an `UnsafeCell`, so that those references claim nothing about it. (Miri found
     /// the data race that a plain array meant: a `&Slot` taken by a drop retags the storage
     /// that a running call writes.)
-    storage: UnsafeCell<[MaybeUninit<usize>; STORAGE_WORDS]>,
+    storage: Storage,
 }
 
 const _: () = assert!(size_of::<Slot>() == SLOT_SIZE);
+const _: () = assert!(align_of::<Storage>() == STORAGE_ALIGN);
+const _: () =
+    assert!(SLOT_SIZE.is_multiple_of(STORAGE_ALIGN) && 4096usize.is_multiple_of(SLOT_SIZE));
+const _: () = assert!(core::mem::offset_of!(Slot, storage) == 4 * size_of::<usize>());
 const _: () = assert!(core::mem::offset_of!(Slot, frame_body) == OFFSET_FRAME_BODY);
 const _: () = assert!(core::mem::offset_of!(Slot, frame_stack) == OFFSET_FRAME_STACK);
 
 /// Whether a closure of type `F` is stored in the slot itself rather than boxed.
 pub(crate) const fn stored_inline<F>() -> bool {
-    size_of::<F>() <= STORAGE_WORDS * size_of::<usize>() && align_of::<F>() <= align_of::<usize>()
+    size_of::<F>() <= STORAGE_WORDS * size_of::<usize>() && align_of::<F>() <= STORAGE_ALIGN
 }
 
 impl Slot {
@@ -116,7 +130,7 @@ impl Slot {
         // SAFETY: the caller owns the slot; `storage` is suitably aligned for `F` when
         // `stored_inline::<F>()`, and for a pointer otherwise.
         unsafe {
-            let storage = UnsafeCell::raw_get(&raw const (*slot).storage).cast::<F>();
+            let storage = UnsafeCell::raw_get(&raw const (*slot).storage.0).cast::<F>();
             if stored_inline::<F>() {
                 storage.write(closure);
             } else {
@@ -136,7 +150,7 @@ impl Slot {
     pub(crate) unsafe fn closure<F>(slot: *const Slot) -> *mut F {
         // SAFETY: per `store`, the storage holds either the `F` or a pointer to it.
         unsafe {
-            let storage = UnsafeCell::raw_get(&raw const (*slot).storage).cast::<F>();
+            let storage = UnsafeCell::raw_get(&raw const (*slot).storage.0).cast::<F>();
             if stored_inline::<F>() {
                 storage
             } else {
@@ -173,7 +187,7 @@ impl Slot {
     pub(crate) unsafe fn next_free(slot: *mut Slot) -> *mut Slot {
         // SAFETY: the storage is the caller's, and its first word holds a pointer.
         unsafe {
-            UnsafeCell::raw_get(&raw const (*slot).storage)
+            UnsafeCell::raw_get(&raw const (*slot).storage.0)
                 .cast::<*mut Slot>()
                 .read()
         }
@@ -188,7 +202,7 @@ impl Slot {
     pub(crate) unsafe fn set_next_free(slot: *mut Slot, next: *mut Slot) {
         // SAFETY: the storage is the caller's, pointer-aligned and at least a word.
         unsafe {
-            UnsafeCell::raw_get(&raw const (*slot).storage)
+            UnsafeCell::raw_get(&raw const (*slot).storage.0)
                 .cast::<*mut Slot>()
                 .write(next)
         }
@@ -283,7 +297,7 @@ mod tests {
             state: AtomicUsize::new(IDLE),
             frame_body: AtomicUsize::new(0),
             frame_stack: AtomicUsize::new(0),
-            storage: UnsafeCell::new([MaybeUninit::uninit(); STORAGE_WORDS]),
+            storage: Storage(UnsafeCell::new([MaybeUninit::uninit(); STORAGE_WORDS])),
         }))
     }
 
@@ -325,6 +339,39 @@ mod tests {
             free_slot(slot);
             calls
         }
+    }
+
+    /// A closure holding 8- or 16-aligned values stays in the slot on every target (on 32-bit
+    /// Windows an `i64` is 8-aligned; with word-aligned storage such closures were boxed),
+    /// 16-aligned; a closure aligned beyond the storage is boxed, and both work.
+    #[test]
+    fn closures_of_wide_scalars_are_stored_inline_and_over_aligned_ones_boxed() {
+        type Wide = (i64, f64, u128);
+        assert!(stored_inline::<i64>() && stored_inline::<f64>() && stored_inline::<Wide>());
+        let slot = new_slot();
+        // SAFETY: a fresh slot; a `Wide` is stored, read and taken once, then the slot freed.
+        unsafe {
+            Slot::store::<Wide>(slot, (7, 0.5, 1 << 100));
+            let at = Slot::closure::<Wide>(slot) as usize;
+            assert!(
+                at > slot as usize && at < slot as usize + SLOT_SIZE,
+                "in the slot"
+            );
+            assert_eq!(at % 16, 0);
+            assert_eq!(*Slot::closure::<Wide>(slot), (7, 0.5, 1 << 100));
+            assert_eq!(Slot::take::<Wide>(slot), (7, 0.5, 1 << 100));
+            free_slot(slot);
+        }
+
+        #[repr(align(32))]
+        struct OverAligned(usize);
+        assert!(!stored_inline::<OverAligned>());
+        let (over, mut calls) = (OverAligned(2), 0);
+        let boxed = move || {
+            calls += over.0;
+            calls
+        };
+        assert_eq!(store_call_take(boxed), 6);
     }
 
     #[test]
