@@ -62,9 +62,11 @@ struct Storage(UnsafeCell<[MaybeUninit<usize>; STORAGE_WORDS]>);
 pub(crate) const OFFSET_FRAME_BODY: usize = 2 * size_of::<usize>();
 pub(crate) const OFFSET_FRAME_STACK: usize = 3 * size_of::<usize>();
 
-/// `state` values (see the module documentation), in the low two bits.
-pub(crate) const IDLE: usize = 0;
-pub(crate) const BUSY: usize = 1;
+/// `state` values (see the module documentation), in the low two bits. `IDLE` is 1 and `BUSY`
+/// 0 so that a call on one thread enters with one decrement and a branch on zero (see
+/// [`Slot::enter_as`]).
+pub(crate) const IDLE: usize = 1;
+pub(crate) const BUSY: usize = 0;
 pub(crate) const CONSUMED: usize = 2;
 pub(crate) const DEAD: usize = 3;
 const STATE_BITS: usize = 3;
@@ -221,39 +223,60 @@ impl Slot {
     /// Marks the slot busy for a call of its `FnMut` closure: `Err` with the state found if
     /// it was not idle (re-entered or concurrent: `BUSY`; dropped: `DEAD`).
     #[cfg(test)]
-    pub(crate) fn enter(&self) -> Result<BusyGuard<'_, IDLE>, usize> {
+    pub(crate) fn enter(&self) -> Result<BusyGuard<'_, IDLE>, Refusal> {
         self.enter_as::<IDLE>(false)
     }
 
     /// Marks the slot busy for the one call of its `FnOnce` closure: as [`enter`](Self::enter),
     /// with `CONSUMED` found after a first call. The guard leaves the slot `CONSUMED`.
     #[cfg(test)]
-    pub(crate) fn enter_once(&self) -> Result<BusyGuard<'_, CONSUMED>, usize> {
+    pub(crate) fn enter_once(&self) -> Result<BusyGuard<'_, CONSUMED>, Refusal> {
         self.enter_as::<CONSUMED>(false)
     }
 
     /// Marks the slot busy, the guard leaving it `AFTER`. `one_thread` says that every call
     /// and the drop happen on one thread (`threads::Local`): then nothing can change the state
-    /// between a load and a store, and a plain load and store catch re-entry and a drop from
-    /// inside the call as the swap does, without a locked instruction. Otherwise a swap, so
-    /// that of two threads racing (two calls, or a call and a drop), exactly one wins.
+    /// between a read and a write, and one plain decrement in memory catches re-entry and a
+    /// drop from inside the call as the swap does, without a locked instruction (IDLE, 1,
+    /// becomes BUSY, 0; anything else is refused, and [`found`](Self::found) puts it back).
+    /// Otherwise a swap, so that of two threads racing (two calls, or a call and a drop),
+    /// exactly one wins.
     #[inline(always)]
     pub(crate) fn enter_as<const AFTER: usize>(
         &self,
         one_thread: bool,
-    ) -> Result<BusyGuard<'_, AFTER>, usize> {
-        let found = if one_thread {
-            let found = self.state.load(Ordering::Relaxed);
-            if found == IDLE {
-                self.state.store(BUSY, Ordering::Relaxed);
-            }
-            found
-        } else {
-            self.state.swap(BUSY, Ordering::Acquire)
-        };
-        match found {
+    ) -> Result<BusyGuard<'_, AFTER>, Refusal> {
+        if one_thread {
+            let state = self.state.as_ptr();
+            // SAFETY: `one_thread`: every access to this state happens on this thread, so a
+            // plain read-modify-write of the atomic's memory races nothing.
+            let entered = unsafe {
+                *state = (*state).wrapping_sub(1);
+                *state == BUSY
+            };
+            return match entered {
+                true => Ok(BusyGuard(self)),
+                false => Err(Refusal(DECREMENTED)),
+            };
+        }
+        match self.state.swap(BUSY, Ordering::Acquire) {
             IDLE => Ok(BusyGuard(self)),
-            found => Err(found),
+            found => Err(Refusal(found)),
+        }
+    }
+
+    /// The state a refused entry found. After a one-thread entry, which left it decremented,
+    /// it is put back first, so the slot is as the entry found it.
+    #[cold]
+    pub(crate) fn found(&self, refusal: Refusal) -> usize {
+        if refusal.0 != DECREMENTED {
+            return refusal.0;
+        }
+        let state = self.state.as_ptr();
+        // SAFETY: a one-thread entry made this refusal: no other thread accesses the state.
+        unsafe {
+            *state = (*state).wrapping_add(1);
+            *state
         }
     }
 
@@ -267,6 +290,16 @@ impl Slot {
         state_of(self.state.swap(dead, Ordering::AcqRel))
     }
 }
+
+/// A refused [`Slot::enter_as`]: what it found, for [`Slot::found`]. A one-thread entry
+/// records only that it decremented the state, so that its fast path keeps no old value.
+#[derive(Debug)]
+#[repr(transparent)]
+pub(crate) struct Refusal(usize);
+
+/// A `Refusal` from a one-thread entry: the state in memory is one less than what it found.
+/// No state word is ever this (a dead state's address bits are a `Location`'s).
+const DECREMENTED: usize = usize::MAX;
 
 /// Leaves the busy state when a call ends, even by unwinding: back to `IDLE` after an `FnMut`
 /// call, on to `CONSUMED` after an `FnOnce` one: the state `AFTER`.
@@ -419,7 +452,11 @@ mod tests {
         let s = unsafe { &*slot };
         {
             let _busy = s.enter().expect("idle");
-            assert_eq!(s.enter().err(), Some(BUSY), "re-entered");
+            assert_eq!(
+                s.enter().err().map(|r| s.found(r)),
+                Some(BUSY),
+                "re-entered"
+            );
             assert_eq!(s.state.load(Ordering::SeqCst), BUSY);
         }
         assert_eq!(
@@ -429,10 +466,14 @@ mod tests {
         );
         {
             let _busy = s.enter_once().expect("idle");
-            assert_eq!(s.enter_once().err(), Some(BUSY), "re-entered");
+            assert_eq!(
+                s.enter_once().err().map(|r| s.found(r)),
+                Some(BUSY),
+                "re-entered"
+            );
         }
         assert_eq!(
-            s.enter_once().err(),
+            s.enter_once().err().map(|r| s.found(r)),
             Some(CONSUMED),
             "an FnOnce call ends CONSUMED"
         );
@@ -453,7 +494,7 @@ mod tests {
         assert_eq!(created_at(BUSY), None);
         assert_eq!(created_at(DEAD), None, "DEAD without a location");
         assert_eq!(
-            s.enter().err().map(state_of),
+            s.enter().err().map(|r| state_of(s.found(r))),
             Some(DEAD),
             "a call after the drop"
         );
@@ -468,7 +509,11 @@ mod tests {
         let s = unsafe { &*slot };
         {
             let _busy = s.enter_as::<IDLE>(true).expect("idle");
-            assert_eq!(s.enter_as::<IDLE>(true).err(), Some(BUSY), "re-entered");
+            assert_eq!(
+                s.enter_as::<IDLE>(true).err().map(|r| s.found(r)),
+                Some(BUSY),
+                "re-entered"
+            );
             assert_eq!(s.kill(DEAD), BUSY, "a drop from inside the call sees BUSY");
             s.state.store(BUSY, Ordering::SeqCst); // (the drop aborts then; undo it)
         }
@@ -476,7 +521,10 @@ mod tests {
         {
             let _busy = s.enter_as::<CONSUMED>(true).expect("idle");
         }
-        assert_eq!(s.enter_as::<CONSUMED>(true).err(), Some(CONSUMED));
+        assert_eq!(
+            s.enter_as::<CONSUMED>(true).err().map(|r| s.found(r)),
+            Some(CONSUMED)
+        );
         assert_eq!(
             s.state.load(Ordering::SeqCst),
             CONSUMED,
@@ -484,7 +532,7 @@ mod tests {
         );
         s.kill(DEAD);
         assert_eq!(
-            s.enter_as::<IDLE>(true).err(),
+            s.enter_as::<IDLE>(true).err().map(|r| s.found(r)),
             Some(DEAD),
             "a call after the drop"
         );

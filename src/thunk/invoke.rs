@@ -15,7 +15,7 @@ use crate::abort::abort_with;
 use crate::call::{CallFn, CallMut, CallOnce};
 use core::sync::atomic::Ordering;
 
-use crate::slot::{BUSY, CONSUMED, IDLE, Slot, created_at, state_of};
+use crate::slot::{BUSY, CONSUMED, IDLE, Refusal, Slot, created_at, state_of};
 use crate::threads::sealed::Sealed;
 
 /// How a thunk body calls its closure. Implementation detail of [`ThunkSignature`].
@@ -70,7 +70,7 @@ unsafe impl<B, F: CallMut<Args, R>, M: Sealed, Args, R> Invoke<Args, R> for ByMu
         let slot_ref = unsafe { &*slot };
         let _busy = match slot_ref.enter_as::<IDLE>(M::ONE_THREAD) {
             Ok(busy) => busy,
-            Err(found) => refused(found, slot, "FnMut", type_name::<B>()),
+            Err(refusal) => refused(refusal, slot, "FnMut", type_name::<B>()),
         };
         // SAFETY: the slot holds an `F`, and the busy state guarantees that no other call and
         // no drop uses it until `_busy` is dropped.
@@ -87,7 +87,7 @@ unsafe impl<B, F: CallOnce<Args, R>, M: Sealed, Args, R> Invoke<Args, R> for ByO
         let slot_ref = unsafe { &*slot };
         let _busy = match slot_ref.enter_as::<CONSUMED>(M::ONE_THREAD) {
             Ok(busy) => busy,
-            Err(found) => refused(found, slot, "FnOnce", type_name::<B>()),
+            Err(refusal) => refused(refusal, slot, "FnOnce", type_name::<B>()),
         };
         // SAFETY: the slot holds an `F`, and the state just changed from IDLE to BUSY, so this
         // is the only move out of it; it ends CONSUMED, so dropping the thunk will not drop
@@ -107,16 +107,18 @@ unsafe impl<B, Args, R> Invoke<Args, R> for Stale<B> {
 }
 
 // The abort paths are out of line, so that the bodies that may reach them stay as small as
-// the ones that cannot. `refused` takes the state and the slot first, in the registers the
+// the ones that cannot. `refused` takes the refusal and the slot first, in the registers the
 // body already has them in (x86_64, one argument: one instruction more per call otherwise,
 // callgrind).
 
-/// Aborts a call of an `closure` (`FnMut` or `FnOnce`) thunk that found its slot in `state`
-/// instead of idle.
+/// Aborts a call of an `closure` (`FnMut` or `FnOnce`) thunk whose entry was refused: its
+/// slot was not idle.
 #[cold]
 #[inline(never)]
 #[allow(improper_ctypes_definitions)] // called from Rust only; "C" only to be nounwind
-extern "C" fn refused(word: usize, slot: *const Slot, closure: &str, signature: &str) -> ! {
+extern "C" fn refused(refusal: Refusal, slot: *const Slot, closure: &str, signature: &str) -> ! {
+    // SAFETY: the slot is live or dead, never unmapped (blocks never go away).
+    let word = unsafe { (*slot).found(refusal) };
     match state_of(word) {
         BUSY => abort_with(format_args!(
             "an {closure} thunk ({signature}) was re-entered, or called from two threads at \
