@@ -21,12 +21,13 @@
 //! thunks. A thread gives its caches back to the shared queues when it exits; a drop after
 //! that (from another thread-local's destructor) goes to the shared queue.
 //!
-//! Every queue, cache or shared, is a list linked through the free slots' own storage, so no
-//! queue operation allocates: a drop works even once memory has run out, and a free slot costs
-//! no memory beyond itself.
+//! Every queue, cache or shared, is a list linked through the free slots' own storage
+//! (`list.rs`), so no queue operation allocates: a drop works even once memory has run out, and
+//! a free slot costs no memory beyond itself.
 //!
-//! `pool_stats` adds up the shared pools and the caches' sizes, which each thread publishes with
-//! a plain atomic store after each change (exact when no other thread is creating or dropping).
+//! `pool_stats` adds up the shared pools and the caches' sizes, which each thread keeps in a
+//! record of its own, with plain atomic loads and stores (`cache.rs`; exact when no other
+//! thread is creating or dropping).
 //!
 //! # Fork
 //!
@@ -41,17 +42,23 @@
 //! on the same thread would deadlock in the handler, as it would with any lock-taking
 //! `pthread_atfork` handler, libc's own included.)
 
-use std::cell::{OnceCell, RefCell, UnsafeCell};
+mod cache;
+mod list;
+
+use std::cell::RefCell;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once};
+
+use cache::{Published, registry};
+use list::FreeList;
 
 use crate::arch::{self, KINDS, StubKind, TABLE_SIZE};
 use crate::error::Error;
 use crate::os;
 use crate::slot::{SLOT_SIZE, Slot};
 
-struct KindPool {
+pub(super) struct KindPool {
     free: FreeList,
     /// Slots not in `free`: live, or in a thread's cache.
     out: usize,
@@ -74,7 +81,7 @@ static POOLS: [Mutex<KindPool>; KINDS] = [const {
 /// Set by tests to exercise the fallback that copies code instead of mapping it.
 static FORCE_CODE_COPY: AtomicBool = AtomicBool::new(false);
 
-fn lock(kind: StubKind) -> MutexGuard<'static, KindPool> {
+pub(super) fn lock(kind: StubKind) -> MutexGuard<'static, KindPool> {
     // No user code runs under the lock, so a poisoned lock still guards consistent data.
     POOLS[kind.index()]
         .lock()
@@ -95,7 +102,7 @@ thread_local! {
 
 /// Registers the fork handlers, before any pool lock is first taken.
 #[inline]
-fn register_fork_handlers() {
+pub(super) fn register_fork_handlers() {
     if !FORK_HANDLERS.is_completed() {
         register_fork_handlers_now();
     }
@@ -128,222 +135,19 @@ unsafe extern "C" fn after_fork() {
     let _ = HELD_ACROSS_FORK.try_with(|held| held.borrow_mut().iter_mut().for_each(|g| *g = None));
 }
 
-/// Slots a thread's cache holds at most, per kind: two blocks' worth.
-const CACHE_CAPACITY: usize = 2 * SLOTS_PER_BLOCK;
-
-/// Slots moved between a cache and the shared queue at a time: a block's worth.
-const BATCH: usize = SLOTS_PER_BLOCK;
-
-/// A thread's cache sizes, per kind, as `pool_stats` reads them.
-struct Published {
-    cached: [AtomicUsize; KINDS],
-}
-
-/// Every thread's published cache sizes.
-static REGISTRY: Mutex<Vec<Arc<Published>>> = Mutex::new(Vec::new());
-
-fn registry() -> MutexGuard<'static, Vec<Arc<Published>>> {
-    REGISTRY
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// A FIFO queue of free slots, linked through the slots themselves (`Slot::next_free`):
-/// pushing and popping never allocate, so neither does a drop, even once memory has run out.
-struct FreeList {
-    head: *mut Slot,
-    tail: *mut Slot,
-    len: usize,
-}
-
-// SAFETY: the slots of a free list are plain memory owned by whoever owns the list (the shared
-// pool's lock, or a thread's cache).
-unsafe impl Send for FreeList {}
-
-impl FreeList {
-    const fn new() -> FreeList {
-        FreeList {
-            head: core::ptr::null_mut(),
-            tail: core::ptr::null_mut(),
-            len: 0,
-        }
-    }
-
-    /// Takes the front slot, if any.
-    #[inline(always)]
-    fn pop(&mut self) -> Option<NonNull<Slot>> {
-        let head = NonNull::new(self.head)?;
-        // SAFETY: a listed slot is free, owned by this list, and linked by `push`.
-        self.head = unsafe { Slot::next_free(head.as_ptr()) };
-        self.len -= 1;
-        Some(head)
-    }
-
-    /// Appends `slot`.
-    #[inline(always)]
-    fn push(&mut self, slot: NonNull<Slot>) {
-        let slot = slot.as_ptr();
-        // SAFETY: `slot` is free and now this list's; so is the tail, if any.
-        unsafe {
-            Slot::set_next_free(slot, core::ptr::null_mut());
-            if self.len == 0 {
-                self.head = slot;
-            } else {
-                Slot::set_next_free(self.tail, slot);
-            }
-        }
-        self.tail = slot;
-        self.len += 1;
-    }
-
-    /// Moves the first `n` slots of `from` (at most all) to the back of this list.
-    fn take_front(&mut self, from: &mut FreeList, n: usize) {
-        for _ in 0..n {
-            match from.pop() {
-                Some(slot) => self.push(slot),
-                None => break,
-            }
-        }
-    }
-}
-
-/// A thread's caches of free slots, one FIFO queue per kind, and the sizes it publishes (set
-/// when the thread first takes slots: until then it has no cache, and drops on it go to the
-/// shared queues).
-struct ThreadCache {
-    lists: [UnsafeCell<FreeList>; KINDS],
-    published: OnceCell<Arc<Published>>,
-}
-
-thread_local! {
-    static CACHE: ThreadCache = const {
-        ThreadCache {
-            lists: [const { UnsafeCell::new(FreeList::new()) }; KINDS],
-            published: OnceCell::new(),
-        }
-    };
-}
-
-impl ThreadCache {
-    /// Runs `f` on this thread's list of `kind` (which no one else can reach meanwhile: `f`
-    /// never calls back into the cache).
-    #[inline(always)]
-    fn with<R>(&self, kind: StubKind, f: impl FnOnce(&mut FreeList) -> R) -> R {
-        // SAFETY: the cache is this thread's own (a thread-local, never shared), and no caller
-        // passes an `f` that reaches the cache again, so this is the only reference to the
-        // list while `f` runs.
-        f(unsafe { &mut *self.lists[kind.index()].get() })
-    }
-
-    /// Takes the front slot of this thread's cache of `kind`, if there is one.
-    #[inline(always)]
-    fn pop(&self, kind: StubKind) -> Option<NonNull<Slot>> {
-        let slot = self.with(kind, FreeList::pop)?;
-        self.publish(kind);
-        Some(slot)
-    }
-
-    /// Queues `slot`; `false` if this thread has no cache (see the module documentation).
-    #[inline(always)]
-    fn push(&self, kind: StubKind, slot: NonNull<Slot>) -> bool {
-        if self.published.get().is_none() {
-            return false;
-        }
-        self.with(kind, |list| {
-            if list.len == CACHE_CAPACITY {
-                spill(kind, list);
-            }
-            list.push(slot);
-        });
-        self.publish(kind);
-        true
-    }
-
-    #[inline(always)]
-    fn publish(&self, kind: StubKind) {
-        if let Some(published) = self.published.get() {
-            let len = self.with(kind, |list| list.len);
-            published.cached[kind.index()].store(len, Ordering::Relaxed);
-        }
-    }
-
-    /// Fills the empty list of `kind` with a block's worth of slots from the shared queue's
-    /// front (mapping a block if it has none), and takes the first; registers the cache on
-    /// first use.
-    #[cold]
-    #[inline(never)]
-    fn refill(&self, kind: StubKind) -> Result<NonNull<Slot>, Error> {
-        self.published.get_or_init(|| {
-            register_fork_handlers();
-            let published = Arc::new(Published {
-                cached: [const { AtomicUsize::new(0) }; KINDS],
-            });
-            registry().push(Arc::clone(&published));
-            published
-        });
-        let mut pool = lock(kind);
-        if pool.free.len == 0 {
-            grow(&mut pool, kind)?;
-        }
-        let n = BATCH.min(pool.free.len);
-        pool.out += n;
-        self.with(kind, |list| list.take_front(&mut pool.free, n));
-        drop(pool);
-        Ok(self.pop(kind).expect("a refilled list has slots"))
-    }
-}
-
-impl Drop for ThreadCache {
-    /// The thread is exiting: every cached slot goes back to the shared queues.
-    fn drop(&mut self) {
-        for kind in StubKind::all() {
-            let list = self.lists[kind.index()].get_mut();
-            if list.len > 0 {
-                let mut pool = lock(kind);
-                pool.out -= list.len;
-                let n = list.len;
-                pool.free.take_front(list, n);
-            }
-        }
-        if let Some(published) = self.published.take() {
-            registry().retain(|p| !Arc::ptr_eq(p, &published));
-        }
-    }
-}
-
-/// Gives a full cache's oldest block's worth of slots to the shared queue's back.
-#[cold]
-#[inline(never)]
-fn spill(kind: StubKind, list: &mut FreeList) {
-    let mut pool = lock(kind);
-    pool.out -= BATCH;
-    pool.free.take_front(list, BATCH);
-}
-
 /// Takes a free slot of stub kind `kind`: from this thread's cache, refilled from the shared
 /// queue (or a new block) when empty. The fast path is inlined into the thunk constructors.
 #[inline(always)]
 pub(crate) fn acquire(kind: StubKind) -> Result<NonNull<Slot>, Error> {
-    match CACHE.try_with(|cache| cache.pop(kind)) {
-        Ok(Some(slot)) => Ok(slot),
-        _ => acquire_slow(kind),
-    }
-}
-
-/// `acquire` when this thread's cache is empty, or gone (the thread is exiting: then the
-/// shared queue directly).
-#[cold]
-#[inline(never)]
-fn acquire_slow(kind: StubKind) -> Result<NonNull<Slot>, Error> {
-    match CACHE.try_with(|cache| cache.refill(kind)) {
-        Ok(slot) => slot,
-        Err(_) => acquire_shared(kind),
+    match cache::pop(kind) {
+        Some(slot) => Ok(slot),
+        None => cache::refill(kind),
     }
 }
 
 #[cold]
 #[inline(never)]
-fn acquire_shared(kind: StubKind) -> Result<NonNull<Slot>, Error> {
+pub(super) fn acquire_shared(kind: StubKind) -> Result<NonNull<Slot>, Error> {
     register_fork_handlers();
     let mut pool = lock(kind);
     if pool.free.len == 0 {
@@ -365,7 +169,7 @@ pub(crate) fn reserve(kind: StubKind, free: usize) -> Result<(), Error> {
 }
 
 /// Maps one more block of stub kind `kind` and queues its slots.
-fn grow(pool: &mut KindPool, kind: StubKind) -> Result<(), Error> {
+pub(super) fn grow(pool: &mut KindPool, kind: StubKind) -> Result<(), Error> {
     let block = os::map_block(arch::table(kind)?, FORCE_CODE_COPY.load(Ordering::Relaxed))?;
     pool.blocks += 1;
     pool.copied_blocks += usize::from(block.copied);
@@ -392,7 +196,7 @@ fn grow(pool: &mut KindPool, kind: StubKind) -> Result<(), Error> {
 /// `slot` came from `acquire(kind)` and is no longer used by its thunk.
 #[inline(always)]
 pub(crate) unsafe fn release(kind: StubKind, slot: NonNull<Slot>) {
-    if CACHE.try_with(|cache| cache.push(kind, slot)) != Ok(true) {
+    if !cache::push(kind, slot) {
         release_shared(kind, slot);
     }
 }
@@ -469,34 +273,4 @@ pub fn pool_stats() -> PoolStats {
 #[cfg(feature = "test-clib")]
 pub fn force_code_copy(force: bool) {
     FORCE_CODE_COPY.store(force, Ordering::Relaxed);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::alloc::{Layout, alloc_zeroed, dealloc};
-
-    /// (Plain Rust: `.ci/run` also runs this under Miri, which checks the links' provenance.)
-    #[test]
-    fn a_cache_queue_of_free_slots_is_fifo_through_the_slots_own_storage() {
-        let layout = Layout::new::<Slot>();
-        let slots: Vec<NonNull<Slot>> = (0..3)
-            // SAFETY: a non-zero-sized layout.
-            .map(|_| NonNull::new(unsafe { alloc_zeroed(layout) }.cast()).expect("memory"))
-            .collect();
-        let mut queue = FreeList::new();
-        assert_eq!(queue.pop(), None);
-        slots.iter().for_each(|&slot| queue.push(slot));
-        assert_eq!(queue.len, 3);
-        assert_eq!(queue.pop(), Some(slots[0]));
-        queue.push(slots[0]); // freed again: reused after the other two
-        assert_eq!(queue.pop(), Some(slots[1]));
-        assert_eq!(queue.pop(), Some(slots[2]));
-        assert_eq!(queue.pop(), Some(slots[0]));
-        assert_eq!((queue.pop(), queue.len), (None, 0));
-        for slot in slots {
-            // SAFETY: allocated above with this layout, no longer queued.
-            unsafe { dealloc(slot.as_ptr().cast(), layout) };
-        }
-    }
 }

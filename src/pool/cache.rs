@@ -1,0 +1,231 @@
+//! Per-thread caches of free slots, in front of the shared queues (see the module
+//! documentation of `pool` for the policy).
+//!
+//! The fast paths (`pop`, `push`) are what a create and a drop cost beyond the slot itself, so
+//! they are kept to a handful of instructions: the cache is a thread-local with no drop glue
+//! (reaching it needs no "initialised or destroyed yet" check; `GiveBack`, a separate
+//! thread-local, empties it when the thread exits), and each kind's count lives only in the
+//! thread's `Published` record, where `pool_stats` reads it (no second copy to keep in step).
+
+use std::cell::{Cell, UnsafeCell};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::list::Chain;
+use super::{acquire_shared, grow, lock, register_fork_handlers};
+use crate::arch::{KINDS, StubKind};
+use crate::error::Error;
+use crate::slot::Slot;
+
+/// Slots a thread's cache holds at most, per kind: two blocks' worth.
+const CAPACITY: usize = 2 * super::SLOTS_PER_BLOCK;
+
+/// Slots moved between a cache and the shared queue at a time: a block's worth.
+const BATCH: usize = super::SLOTS_PER_BLOCK;
+
+/// A thread's cache sizes, per kind: the caches' only counts, which `pool_stats` reads.
+pub(super) struct Published {
+    pub(super) cached: [AtomicUsize; KINDS],
+}
+
+/// Every thread's published cache sizes.
+static REGISTRY: Mutex<Vec<Arc<Published>>> = Mutex::new(Vec::new());
+
+pub(super) fn registry() -> MutexGuard<'static, Vec<Arc<Published>>> {
+    REGISTRY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// One kind's cache: its chain, and its count in the thread's `Published` record (null while
+/// the thread has no record: before its first refill, and after it gave its caches back).
+struct KindCache {
+    chain: Chain,
+    len: *const AtomicUsize,
+}
+
+/// A thread's caches, one per kind, and its record (from `Arc::into_raw`, or null).
+struct ThreadCache {
+    kinds: [UnsafeCell<KindCache>; KINDS],
+    published: Cell<*const Published>,
+}
+
+thread_local! {
+    static CACHE: ThreadCache = const {
+        ThreadCache {
+            kinds: [const {
+                UnsafeCell::new(KindCache {
+                    chain: Chain::new(),
+                    len: core::ptr::null(),
+                })
+            }; KINDS],
+            published: Cell::new(core::ptr::null()),
+        }
+    };
+    /// Empties this thread's caches when it exits; touched when they are set up, which
+    /// registers its destructor.
+    static GIVE_BACK: GiveBack = const { GiveBack };
+}
+
+impl ThreadCache {
+    /// This thread's cache of `kind`.
+    ///
+    /// # Safety
+    ///
+    /// No other reference to it is alive while the result is used. (Nothing in this module
+    /// holds one across a call that could take another: the pool's lock never calls back.)
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)] // the cell is this thread's own; see the contract
+    unsafe fn kind(&self, kind: StubKind) -> &mut KindCache {
+        // SAFETY: a thread-local, so no other thread reaches it; per the contract, no other
+        // reference on this one.
+        unsafe { &mut *self.kinds[kind.index()].get() }
+    }
+
+    /// Fills the empty cache of `kind` with a block's worth of slots from the shared queue's
+    /// front (mapping a block if it has none), and takes the first; sets the caches up on
+    /// first use.
+    fn refill(&self, kind: StubKind) -> Result<NonNull<Slot>, Error> {
+        if self.published.get().is_null() && !self.set_up() {
+            return acquire_shared(kind);
+        }
+        // SAFETY: the only reference, until the end of this function.
+        let cache = unsafe { self.kind(kind) };
+        let mut pool = lock(kind);
+        if pool.free.len == 0 {
+            grow(&mut pool, kind)?;
+        }
+        let moved = cache.chain.take_front(&mut pool.free.chain, BATCH);
+        pool.free.len -= moved;
+        pool.out += moved;
+        drop(pool);
+        let slot = cache.chain.pop().expect("a refilled cache has slots");
+        // SAFETY: set up above; the record outlives the pointer (see `give_back`).
+        unsafe { &*cache.len }.store(moved - 1, Ordering::Relaxed);
+        Ok(slot)
+    }
+
+    /// Registers this thread's record for `pool_stats` and its give-back at exit; `false` if
+    /// the thread is exiting already (then it keeps no cache).
+    #[cold]
+    fn set_up(&self) -> bool {
+        if GIVE_BACK.try_with(|_| ()).is_err() {
+            return false;
+        }
+        register_fork_handlers();
+        let published = Arc::new(Published {
+            cached: [const { AtomicUsize::new(0) }; KINDS],
+        });
+        registry().push(Arc::clone(&published));
+        let published = Arc::into_raw(published);
+        for kind in StubKind::all() {
+            // SAFETY: the record lives until `give_back` nulls these pointers; one reference
+            // to each cache at a time.
+            unsafe { self.kind(kind).len = &(*published).cached[kind.index()] };
+        }
+        self.published.set(published);
+        true
+    }
+
+    /// Gives every cached slot back to the shared queues, and the record up: at thread exit.
+    fn give_back(&self) {
+        for kind in StubKind::all() {
+            // SAFETY: one reference to each cache at a time.
+            let cache = unsafe { self.kind(kind) };
+            if cache.len.is_null() {
+                continue;
+            }
+            // SAFETY: set up, and the record is alive until the end of this function.
+            let len = unsafe { &*cache.len };
+            let mut pool = lock(kind);
+            let moved = pool.free.chain.take_front(&mut cache.chain, usize::MAX);
+            pool.free.len += moved;
+            pool.out -= moved;
+            drop(pool);
+            len.store(0, Ordering::Relaxed);
+            cache.len = core::ptr::null();
+        }
+        let published = self.published.replace(core::ptr::null());
+        if !published.is_null() {
+            // SAFETY: from `Arc::into_raw` in `set_up`, given back once (nulled above); no
+            // cache points into it any more.
+            let published = unsafe { Arc::from_raw(published) };
+            registry().retain(|p| !Arc::ptr_eq(p, &published));
+        }
+    }
+}
+
+/// Gives the thread's caches back when the thread exits.
+struct GiveBack;
+
+impl Drop for GiveBack {
+    fn drop(&mut self) {
+        let _ = CACHE.try_with(ThreadCache::give_back);
+    }
+}
+
+/// Takes the front slot of this thread's cache of `kind`, if it has one.
+#[inline(always)]
+pub(super) fn pop(kind: StubKind) -> Option<NonNull<Slot>> {
+    CACHE
+        .try_with(|cache| {
+            // SAFETY: the only reference, until the end of this closure.
+            let cache = unsafe { cache.kind(kind) };
+            let slot = cache.chain.pop()?;
+            // SAFETY: a cache with slots has its record (set up before its first refill; given
+            // up only once empty).
+            let len = unsafe { &*cache.len };
+            len.store(len.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
+            Some(slot)
+        })
+        .ok()
+        .flatten()
+}
+
+/// Queues `slot` at the back of this thread's cache of `kind`; `false` if this thread has no
+/// cache (see the module documentation).
+#[inline(always)]
+pub(super) fn push(kind: StubKind, slot: NonNull<Slot>) -> bool {
+    CACHE
+        .try_with(|cache| {
+            // SAFETY: the only reference, until the end of this closure.
+            let cache = unsafe { cache.kind(kind) };
+            if cache.len.is_null() {
+                return false;
+            }
+            // SAFETY: not null: set up, and the record is alive until `give_back` nulls it.
+            let len = unsafe { &*cache.len };
+            let mut n = len.load(Ordering::Relaxed);
+            if n == CAPACITY {
+                n -= spill(kind, &mut cache.chain);
+            }
+            cache.chain.push(slot);
+            len.store(n + 1, Ordering::Relaxed);
+            true
+        })
+        .unwrap_or(false)
+}
+
+/// Gives a full cache's oldest block's worth of slots to the shared queue's back; returns how
+/// many.
+#[cold]
+#[inline(never)]
+fn spill(kind: StubKind, chain: &mut Chain) -> usize {
+    let mut pool = lock(kind);
+    let moved = pool.free.chain.take_front(chain, BATCH);
+    pool.free.len += moved;
+    pool.out -= moved;
+    moved
+}
+
+/// `pop` found this thread's cache empty, or gone: refills it from the shared queue (or a new
+/// block), or takes from the shared queue directly if the thread is exiting.
+#[cold]
+#[inline(never)]
+pub(super) fn refill(kind: StubKind) -> Result<NonNull<Slot>, Error> {
+    match CACHE.try_with(|cache| cache.refill(kind)) {
+        Ok(slot) => slot,
+        Err(_) => acquire_shared(kind),
+    }
+}
