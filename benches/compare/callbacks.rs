@@ -22,6 +22,9 @@ fn calls(c: &mut Criterion, lib: &common::Clib) {
             let Some(name) = variant.strip_suffix(&format!("-{shape}")) else {
                 continue;
             };
+            if !common::built(variant) {
+                continue;
+            }
             common::with_call(lib, variant, &mut |run| {
                 group.bench_function(BenchmarkId::from_parameter(name), |b| {
                     b.iter_custom(|iters| {
@@ -39,6 +42,9 @@ fn calls(c: &mut Criterion, lib: &common::Clib) {
 fn creates(c: &mut Criterion) {
     let mut group = c.benchmark_group("create-drop");
     for (variant, _) in common::CREATES {
+        if !common::built(variant) {
+            continue;
+        }
         let name = variant.trim_start_matches("create-");
         common::with_create(variant, &mut |run| {
             group.bench_function(BenchmarkId::from_parameter(name), |b| {
@@ -137,4 +143,7 @@ fn main() {
     creates(&mut c);
     c.final_summary();
     summary(since);
+    if let Some(left_out) = common::LEFT_OUT {
+        println!("\n{left_out}");
+    }
 }

@@ -13,8 +13,11 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use closure_ffi::BareFnMut;
+#[cfg(feature = "libffi")]
 use libffi::high::{ClosureMut1, ClosureMut6};
+#[cfg(feature = "libffi")]
 use libffi::low;
+#[cfg(feature = "libffi")]
 use libffi::middle::{Cif, Type};
 use libloading::Library;
 use trampoline::{Thunk, ThunkMut, UserData, ud};
@@ -153,6 +156,7 @@ pub fn with_call(c: &Clib, variant: &str, measure: Measure) {
                     black_box((c.loop1)(t.bare(), n(i)));
                 })
             }
+            #[cfg(feature = "libffi")]
             "libffi-1" => {
                 let mut f = move |x: i64| x + k;
                 let closure = ClosureMut1::new(&mut f);
@@ -190,6 +194,7 @@ pub fn with_call(c: &Clib, variant: &str, measure: Measure) {
                     black_box((c.loop6)(t.bare(), n(i)));
                 })
             }
+            #[cfg(feature = "libffi")]
             "libffi-6" => {
                 let mut f = move |a: i64, b: f64, c: i64, d: f64, e: i64, f: f64| {
                     a as f64 + b + c as f64 + d + e as f64 + f * kf
@@ -220,6 +225,7 @@ pub fn with_call(c: &Clib, variant: &str, measure: Measure) {
                     black_box((c.loop6i)(t.bare(), n(i)));
                 })
             }
+            #[cfg(feature = "libffi")]
             "libffi-6i" => {
                 let mut f =
                     move |a: i64, b: i64, c: i64, d: i64, e: i64, f: i64| a + b + c + d + e + f * k;
@@ -233,6 +239,18 @@ pub fn with_call(c: &Clib, variant: &str, measure: Measure) {
         }
     }
 }
+
+/// Whether variant `name` is in this build: the libffi ones need the `libffi` feature.
+pub fn built(name: &str) -> bool {
+    cfg!(feature = "libffi") || !name.contains("libffi")
+}
+
+/// What a harness prints when this build leaves variants out.
+pub const LEFT_OUT: Option<&str> = if cfg!(feature = "libffi") {
+    None
+} else {
+    Some("libffi rows: SKIPPED, built without the `libffi` feature (--no-default-features)")
+};
 
 /// Create + drop variants, one callback of type `Cb1` each: name, what it is.
 pub const CREATES: &[(&str, &str)] = &[
@@ -249,6 +267,7 @@ pub const CREATES: &[(&str, &str)] = &[
     ),
 ];
 
+#[cfg(feature = "libffi")]
 /// The callback a raw libffi closure runs: `*result = *args[0] + *userdata`.
 unsafe extern "C" fn raw_add(
     _cif: &low::ffi_cif,
@@ -293,6 +312,7 @@ pub fn with_create(variant: &str, measure: Measure) {
                 }
             })
         }
+        #[cfg(feature = "libffi")]
         "create-libffi" => {
             let mut f = |x: i64| x;
             drop(ClosureMut1::new(&mut f));
@@ -304,6 +324,7 @@ pub fn with_create(variant: &str, measure: Measure) {
                 }
             })
         }
+        #[cfg(feature = "libffi")]
         "create-libffi-raw" => {
             let cif = Cif::new([Type::i64()], Type::i64());
             let cif = cif.as_raw_ptr();
@@ -326,4 +347,19 @@ pub fn with_create(variant: &str, measure: Measure) {
         }
         other => panic!("unknown create variant {other}"),
     }
+}
+
+/// A vector with room for `n` values, its memory touched so that it is resident already.
+pub fn touched_vec<T>(n: usize) -> Vec<T> {
+    let mut v: Vec<T> = Vec::with_capacity(n);
+    // Not zeros: the compiler may turn allocate-then-zero into `calloc`, which leaves fresh
+    // pages untouched.
+    // SAFETY: writes bytes into the vector's spare capacity, which it owns; the length stays
+    // 0, so no value is read from those bytes.
+    unsafe {
+        v.as_mut_ptr()
+            .cast::<u8>()
+            .write_bytes(0xa5, n * size_of::<T>())
+    };
+    v
 }

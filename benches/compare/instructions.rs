@@ -82,7 +82,7 @@ fn main() -> ExitCode {
     let mut plain = None; // (shape, instructions of the plain fn of that shape)
     let mut group = "";
     for (variant, what) in common::CALLS.iter().chain(common::CREATES) {
-        if !selected(variant) {
+        if !selected(variant) || !common::built(variant) {
             continue;
         }
         let shape = if variant.starts_with("create-") {
@@ -114,5 +114,8 @@ fn main() -> ExitCode {
         "\n(call figures include the C loop's own instructions and the callback body; \
          \"- plain\" is the difference from the plain extern \"C\" fn of the same shape)"
     );
+    if let Some(left_out) = common::LEFT_OUT {
+        println!("{left_out}");
+    }
     ExitCode::SUCCESS
 }
