@@ -1,11 +1,13 @@
-//! Callbacks owned by C (`into_c`): the boxes handed to C with a destroy notify, recorded until
-//! the notify comes, so that a second call of it (or one with a pointer it was never given)
-//! aborts with a message instead of freeing twice.
+//! Thunks owned by C (`Thunk::into_c` and the other thunk types'): the boxes handed to C with
+//! a destroy notify, recorded until the notify comes, so that a second call of it (or one with
+//! a pointer it was never given) aborts with a message instead of freeing twice. (A call after
+//! the destroy is the boxed thunk's own stale-call abort. User-data callbacks that C owns live
+//! in pool slots instead: `user_data/owned.rs`.)
 //!
 //! Like a stale thunk, a second destroy is caught until the allocator hands the same address
 //! to another `into_c`. Creating and destroying take a lock and touch an ordered set: a
 //! callback that C owns is made once and freed once, not on a hot path. Fork handlers hold
-//! the lock across `fork()`, as the pools do (see `pool.rs`).
+//! the lock across `fork()`, as the pools do (see `pool/mod.rs`).
 
 use core::any::type_name;
 use core::cell::RefCell;

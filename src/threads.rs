@@ -14,9 +14,9 @@
 //! when the pointer is handed to C. What it does enforce is that a closure only ever goes to,
 //! or is shared with, threads its auto traits allow. An `FnMut` thunk called re-entrantly
 //! aborts with a message rather than alias its `&mut`; so does one in `threads::Send` called
-//! from two threads at once. (`threads::Local` checks with a plain load and store instead of a
-//! locked swap, since all its calls and its drop are on one thread: a second thread calling it
-//! breaks that promise, and is not caught.)
+//! from two threads at once. (`threads::Local` checks with one plain decrement in memory
+//! instead of a locked swap, since all its calls and its drop are on one thread: a second
+//! thread calling it breaks that promise, and is not caught.)
 //!
 //! ```
 //! use trampoline::{Thunk, threads};

@@ -1,7 +1,7 @@
 //! Misuse that must abort the process with a clear message rather than run into undefined
 //! behaviour: panics in non-unwind callbacks, re-entered or concurrent FnMut thunks, stale
 //! thunk pointers, FnOnce thunks called twice, FnMut and FnOnce thunks dropped mid-call,
-//! destroy notifies called twice.
+//! destroy notifies called twice, C-owned callbacks called after their destroy.
 //!
 //! Each test runs its scenario in a child process (this same test binary, filtered to the one
 //! test, with an environment variable saying "you are the child") and checks that the child
@@ -330,7 +330,12 @@ fn a_dropped_thunk_left_as_a_signal_handler_aborts_from_the_handler() {
 fn a_destroy_notify_called_twice_aborts() {
     if !in_child(
         "a_destroy_notify_called_twice_aborts",
-        &["destroy notify", "destroyed twice"],
+        &[
+            "destroy notify",
+            "destroyed twice",
+            "handed to C at",
+            "aborts.rs",
+        ],
     ) {
         return;
     }
@@ -377,4 +382,115 @@ fn an_owned_thunk_destroyed_twice_aborts() {
         (owned.destroy)(owned.data);
     }
     unreachable!("a second destroy must abort");
+}
+
+/// `tl_loop1_ud`'s callback: the user data last.
+type CbUd = unsafe extern "C" fn(i64, *mut c_void) -> i64;
+
+fn loop1_ud() -> unsafe extern "C" fn(CbUd, *mut c_void, i64) -> i64 {
+    // SAFETY: the declared type is the C function's.
+    unsafe { sym("tl_loop1_ud") }
+}
+
+#[test]
+fn a_c_owned_user_data_callback_called_after_its_destroy_aborts() {
+    if !in_child(
+        "a_c_owned_user_data_callback_called_after_its_destroy_aborts",
+        &[
+            "C-owned user-data callback",
+            "fn(i64, *mut core::ffi::c_void) -> i64",
+            "was called after its destroy notify",
+            "handed to C at",
+            "aborts.rs",
+        ],
+    ) {
+        return;
+    }
+    let mut calls = 0;
+    let owned = UserData::<CbUd, ud::Last>::into_c(move |x: i64| {
+        calls += 1;
+        x + calls
+    });
+    // SAFETY: C calls it while it owns it (0+1, 1+2, 2+3), destroys it, then calls it again:
+    // that must abort, not run a freed closure.
+    unsafe {
+        assert_eq!(loop1_ud()(owned.func, owned.data, 3), 9);
+        (owned.destroy)(owned.data);
+        loop1_ud()(owned.func, owned.data, 1);
+    }
+    unreachable!("a call after the destroy must abort");
+}
+
+#[test]
+fn a_shared_c_owned_user_data_callback_called_after_its_destroy_aborts() {
+    if !in_child(
+        "a_shared_c_owned_user_data_callback_called_after_its_destroy_aborts",
+        &[
+            "C-owned user-data callback",
+            "was called after its destroy notify",
+            "aborts.rs",
+        ],
+    ) {
+        return;
+    }
+    let owned = UserData::<CbUd, ud::Last>::into_c_sync(|x: i64| x * 2);
+    // SAFETY: as above, for the `Fn + Sync` variant.
+    unsafe {
+        assert_eq!(loop1_ud()(owned.func, owned.data, 3), 6);
+        (owned.destroy)(owned.data);
+        loop1_ud()(owned.func, owned.data, 1);
+    }
+    unreachable!("a call after the destroy must abort");
+}
+
+#[test]
+fn a_c_owned_fnmut_user_data_callback_re_entered_aborts() {
+    if !in_child(
+        "a_c_owned_fnmut_user_data_callback_re_entered_aborts",
+        &[
+            "C-owned FnMut user-data callback",
+            "re-entered",
+            "into_c_sync",
+        ],
+    ) {
+        return;
+    }
+    let me = std::sync::Arc::new(std::sync::OnceLock::<(CbUd, usize)>::new());
+    let inner = std::sync::Arc::clone(&me);
+    let owned = UserData::<CbUd, ud::Last>::into_c(move |x: i64| {
+        if x == 0 {
+            let (func, data) = *inner.get().expect("set before the first call");
+            // SAFETY: the callback is alive; calling it from inside itself must abort.
+            unsafe { func(1, data as *mut c_void) };
+        }
+        x
+    });
+    me.set((owned.func, owned.data as usize)).expect("set once");
+    // SAFETY: alive, called once from here; the closure re-enters it.
+    unsafe { (owned.func)(0, owned.data) };
+    unreachable!("re-entry must abort");
+}
+
+#[test]
+fn a_late_call_whose_slot_holds_another_callback_aborts() {
+    if !in_child(
+        "a_late_call_whose_slot_holds_another_callback_aborts",
+        &["C-owned user-data callback", "which is not its own"],
+    ) {
+        return;
+    }
+    let first = UserData::<CbUd, ud::Last>::into_c(|x: i64| x + 1);
+    // SAFETY: destroyed once, by its owner.
+    unsafe { (first.destroy)(first.data) };
+    // Slots are reused last: after at most a cache's worth of others.
+    let others: Vec<_> = (0..1000)
+        .map(|k| UserData::<CbUd, ud::Last>::into_c(move |x: i64| x * k))
+        .collect();
+    assert!(
+        others.iter().any(|o| o.data == first.data),
+        "the slot was reused within 1000 callbacks"
+    );
+    // SAFETY: none; the slot now holds a closure of another type: the call must abort.
+    unsafe { loop1_ud()(first.func, first.data, 1) };
+    unreachable!("a call with another callback's slot must abort");
 }

@@ -141,6 +141,10 @@ use crate::types::AbiClass;
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct StubKind(u8);
 
+/// The kind whose pool also holds the slots of C-owned user-data callbacks
+/// (`UserData::into_c`): any kind would do, since their stubs are never called.
+pub(crate) const OWNED_DATA: StubKind = StubKind(0);
+
 impl StubKind {
     /// Every kind, in table order.
     pub(crate) fn all() -> impl Iterator<Item = StubKind> {

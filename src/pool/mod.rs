@@ -219,7 +219,8 @@ pub(crate) fn code_address(slot: NonNull<Slot>) -> usize {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PoolStats {
-    /// Thunks alive now (leaked ones included).
+    /// Thunks alive now (leaked ones included), and C-owned user-data callbacks not yet
+    /// destroyed (`UserData::into_c` keeps each in a slot).
     pub live: usize,
     /// Slots ready for new thunks, in the shared pools and in threads' caches.
     pub free: usize,

@@ -8,6 +8,10 @@
 use core::ffi::c_void;
 use core::marker::PhantomData;
 
+mod owned;
+
+pub use owned::OwnedByC;
+
 use crate::call::{CallFn, CallMut};
 use crate::signature::{Accepts, UnsafeSignature, for_each_signature};
 use crate::threads::kind;
@@ -372,105 +376,6 @@ impl<'a, B, P> UserData<'a, B, P> {
     }
 }
 
-impl<B, P> UserData<'static, B, P> {
-    /// Hands `closure` over to C for good: C gets the callback, its user data and a destroy
-    /// notify, calls the callback with that user data, and calls the notify once, with it,
-    /// when it will not call the callback again; the notify drops the closure. For C APIs that
-    /// own their callbacks: GLib's `g_timeout_add_full` and `g_hash_table_new_full`
-    /// (`GDestroyNotify`), sqlite's `xDestroy`, `CFRelease`-style contexts.
-    ///
-    /// The closure is `FnMut`: C must not call it concurrently or re-entrantly (use
-    /// [`into_c_sync`](Self::into_c_sync) for that). It is `Send` because C may call it, and
-    /// drop it, on any thread, and `'static` because nothing bounds how long C keeps it.
-    ///
-    /// ```
-    /// use core::ffi::c_void;
-    /// use trampoline::{UserData, ud};
-    ///
-    /// // A C API that owns its callback (written in Rust to keep the example whole).
-    /// type Tick = unsafe extern "C" fn(*mut c_void, i64) -> i64;
-    /// struct Source { tick: Tick, data: *mut c_void, destroy: unsafe extern "C" fn(*mut c_void) }
-    /// impl Drop for Source {
-    ///     // SAFETY: the notify is called once, with its user data, after the last tick.
-    ///     fn drop(&mut self) { unsafe { (self.destroy)(self.data) } }
-    /// }
-    ///
-    /// let mut total = 0;
-    /// let owned = UserData::<Tick, ud::First>::into_c(move |t: i64| { total += t; total });
-    /// let source = Source { tick: owned.func, data: owned.data, destroy: owned.destroy };
-    /// // SAFETY: called with its own user data, before the notify.
-    /// assert_eq!(unsafe { (source.tick)(source.data, 5) }, 5);
-    /// assert_eq!(unsafe { (source.tick)(source.data, 2) }, 7);
-    /// drop(source); // C calls the notify: the closure is dropped
-    /// ```
-    ///
-    /// A closure that may not go to another thread, or that borrows, is refused:
-    ///
-    /// ```compile_fail,E0277
-    /// # use trampoline::{UserData, ud};
-    /// type Tick = unsafe extern "C" fn(*mut core::ffi::c_void, i64) -> i64;
-    /// let shared = std::rc::Rc::new(1);
-    /// let owned = UserData::<Tick, ud::First>::into_c(move |t: i64| t + *shared);
-    /// ```
-    ///
-    /// ```compile_fail,E0597
-    /// # use trampoline::{UserData, ud};
-    /// type Tick = unsafe extern "C" fn(*mut core::ffi::c_void, i64) -> i64;
-    /// let base = 5;
-    /// let owned = UserData::<Tick, ud::First>::into_c(|t: i64| t + base);
-    /// ```
-    pub fn into_c<F>(closure: F) -> OwnedByC<B, P>
-    where
-        B: UserDataSignature<P> + Accepts<F, (P, kind::Exclusive)>,
-        F: CallMut<B::ClosureArgs, B::Ret> + Send + 'static,
-    {
-        OwnedByC {
-            func: B::trampoline_mut::<F>(),
-            data: B::Data::from_ptr(crate::owned::give_to_c(closure)),
-            destroy: crate::owned::destroy::<F>,
-        }
-    }
-
-    /// As [`into_c`](Self::into_c), for an `Fn + Sync` closure that C may call from several
-    /// threads at once, and re-enter.
-    pub fn into_c_sync<F>(closure: F) -> OwnedByC<B, P>
-    where
-        B: UserDataSignature<P> + Accepts<F, (P, kind::Shared)>,
-        F: CallFn<B::ClosureArgs, B::Ret> + Send + Sync + 'static,
-    {
-        OwnedByC {
-            func: B::trampoline_fn::<F>(),
-            data: B::Data::from_ptr(crate::owned::give_to_c(closure)),
-            destroy: crate::owned::destroy::<F>,
-        }
-    }
-}
-
-/// A closure handed over to C for good (by [`UserData::into_c`]): the three values to give C.
-/// Nothing here frees the closure but a call of `destroy`.
-#[must_use = "the closure is freed only when C calls `destroy`: give C all three"]
-pub struct OwnedByC<B: UserDataSignature<P>, P> {
-    /// The callback.
-    pub func: B,
-    /// Its user-data argument: the closure's heap address.
-    pub data: B::Data,
-    /// The destroy notify. C calls it once, with `data`, when it will not call `func` again;
-    /// it drops the closure. Calling it twice aborts with a message (until the allocator
-    /// reuses the address, as for a stale thunk); calling `func` after it is undefined
-    /// behaviour, as for any C API that owns a callback (a user-data trampoline reads nothing
-    /// but the closure it is given; a thunk's `into_c` catches that case too).
-    pub destroy: unsafe extern "C" fn(*mut c_void),
-}
-
-impl<B: UserDataSignature<P>, P> core::fmt::Debug for OwnedByC<B, P> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("OwnedByC")
-            .field("signature", &core::any::type_name::<B>())
-            .field("data", &self.data.into_ptr())
-            .finish()
-    }
-}
-
 impl<B, P> core::fmt::Debug for UserData<'_, B, P> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("UserData")
@@ -554,6 +459,8 @@ macro_rules! impl_user_data {
                         {
                             // SAFETY: as above, shared: the `F` is kept borrowed, and shared
                             // use from other threads is for a `Sync` `F` only (`new_sync`).
+                            // For a C-owned callback, `F` is a view of its pool slot, mapped
+                            // for good, which checks itself before any use (`owned.rs`).
                             let closure = unsafe { &*G::user_data(&args).cast_const().cast::<F>() };
                             closure.call_fn(args)
                         }
@@ -620,6 +527,8 @@ macro_rules! impl_user_data {
                     // address of an `F` that the `UserData` keeps borrowed, so it is alive
                     // while the caller may call this. Shared use from other threads is for a
                     // `Sync` `F` only (`new_sync`), else the caller's promise (`new_shared`).
+                    // For a C-owned callback, `F` is a view of its pool slot, mapped for good,
+                    // which checks itself before any use, and keeps calls apart (`owned.rs`).
                     let closure = unsafe { &*data.into_ptr().cast_const().cast::<F>() };
                     crate::panic_guard::guard!(
                         $unwind,
