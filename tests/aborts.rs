@@ -482,13 +482,14 @@ fn a_late_call_whose_slot_holds_another_callback_aborts() {
     let first = UserData::<CbUd, ud::Last>::into_c(|x: i64| x + 1);
     // SAFETY: destroyed once, by its owner.
     unsafe { (first.destroy)(first.data) };
-    // Slots are reused last: after at most a cache's worth of others.
-    let others: Vec<_> = (0..1000)
+    // Slots are reused last: after at most a cache's worth (two blocks) of others.
+    let enough = 3 * trampoline::pool_stats().slots_per_block as i64;
+    let others: Vec<_> = (0..enough)
         .map(|k| UserData::<CbUd, ud::Last>::into_c(move |x: i64| x * k))
         .collect();
     assert!(
         others.iter().any(|o| o.data == first.data),
-        "the slot was reused within 1000 callbacks"
+        "the slot was reused within {enough} callbacks"
     );
     // SAFETY: none; the slot now holds a closure of another type: the call must abort.
     unsafe { loop1_ud()(first.func, first.data, 1) };
