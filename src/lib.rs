@@ -62,8 +62,9 @@
 //! - **Aliasing.** An `FnMut` thunk called again while it runs (re-entered; in
 //!   `threads::Send`, also from two threads at once) aborts with a message instead of
 //!   aliasing its `&mut`; an `FnOnce` thunk called twice aborts. `Fn` callbacks may be
-//!   re-entered freely. (A `threads::Local` thunk checks with a plain load and store, as only
-//!   its owner's thread may call or drop it; a second thread calling it is not caught.)
+//!   re-entered freely. (A `threads::Local` thunk checks with one plain decrement, and its drop
+//!   with a plain read and write, as only its owner's thread may call or drop it; a second
+//!   thread calling it is not caught.)
 //! - **Drops during a call.** An `FnMut` or `FnOnce` thunk dropped while its closure runs
 //!   (from inside the call, or on another thread during one) aborts with a message: drop and
 //!   call each change the slot's state with one atomic swap, so exactly one of them wins, and

@@ -285,8 +285,16 @@ impl Slot {
     ///
     /// Acquire pairs with the release of the last call's [`BusyGuard`]: whatever that call
     /// did to the closure happens before the drop that follows.
+    ///
+    /// `one_thread`: as for [`enter_as`](Self::enter_as); then a plain read and write do what
+    /// the swap does, without a locked instruction.
     #[inline]
-    pub(crate) fn kill(&self, dead: usize) -> usize {
+    pub(crate) fn kill(&self, dead: usize, one_thread: bool) -> usize {
+        if one_thread {
+            let state = self.state.as_ptr();
+            // SAFETY: `one_thread`: every access to this state happens on this thread.
+            return state_of(unsafe { core::ptr::replace(state, dead) });
+        }
         state_of(self.state.swap(dead, Ordering::AcqRel))
     }
 }
@@ -480,7 +488,7 @@ mod tests {
         // (That refused call swapped in BUSY; the thunk aborts then. Reset for the drop.)
         s.state.store(CONSUMED, Ordering::SeqCst);
         assert_eq!(
-            s.kill(dead_state(created)),
+            s.kill(dead_state(created), false),
             CONSUMED,
             "nothing left to drop"
         );
@@ -514,7 +522,11 @@ mod tests {
                 Some(BUSY),
                 "re-entered"
             );
-            assert_eq!(s.kill(DEAD), BUSY, "a drop from inside the call sees BUSY");
+            assert_eq!(
+                s.kill(DEAD, true),
+                BUSY,
+                "a drop from inside the call sees BUSY"
+            );
             s.state.store(BUSY, Ordering::SeqCst); // (the drop aborts then; undo it)
         }
         assert_eq!(s.state.load(Ordering::SeqCst), IDLE, "the call ends IDLE");
@@ -530,7 +542,7 @@ mod tests {
             CONSUMED,
             "a refused entry writes nothing"
         );
-        s.kill(DEAD);
+        s.kill(DEAD, true);
         assert_eq!(
             s.enter_as::<IDLE>(true).err().map(|r| s.found(r)),
             Some(DEAD),
@@ -592,7 +604,7 @@ mod tests {
             };
             start.wait();
             // SAFETY: the slot outlives both threads.
-            let found = unsafe { &*slot }.kill(DEAD);
+            let found = unsafe { &*slot }.kill(DEAD, false);
             if found == IDLE {
                 // SAFETY: IDLE: no call is running, and none can start on the closure now.
                 unsafe { Slot::drop_closure::<Job>(slot) };

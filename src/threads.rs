@@ -101,6 +101,13 @@ pub enum Send {}
 #[derive(Debug)]
 pub enum Sync {}
 
+/// A thread mode: [`Local`], [`Send`] or [`Sync`] (sealed: a thunk's mode parameter is one of
+/// these three).
+pub trait Mode: sealed::Sealed {}
+impl Mode for Local {}
+impl Mode for Send {}
+impl Mode for Sync {}
+
 /// Which closure kind a thunk holds, for the mode rules.
 #[doc(hidden)]
 pub mod kind {

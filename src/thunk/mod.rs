@@ -22,7 +22,7 @@ use crate::error::Error;
 use crate::pool;
 use crate::signature::{Accepts, UnsafeSignature};
 use crate::slot::{BUSY, DEAD, IDLE, Slot, dead_state};
-use crate::threads::{self, Admits, HandsOut, Local, kind};
+use crate::threads::{self, Admits, HandsOut, Local, Mode, kind};
 use core::panic::Location;
 
 pub use invoke::Invoke;
@@ -96,8 +96,9 @@ impl RawThunk {
     ///
     /// # Safety
     ///
-    /// `B` is the signature the thunk was created for; called once.
-    unsafe fn release<B: ThunkSignature, const STATEFUL: bool>(&mut self) {
+    /// `B` and `M` are the signature and thread mode the thunk was created for; called once.
+    #[inline]
+    unsafe fn release<B: ThunkSignature, M: Mode, const STATEFUL: bool>(&mut self) {
         let slot = self.slot.as_ptr();
         // SAFETY: the slot is ours until `pool::release`. Once `kill` has swapped in DEAD, a
         // call that races this drop finds DEAD and aborts instead of touching the closure
@@ -105,7 +106,7 @@ impl RawThunk {
         // for the closure type `new` stored.
         unsafe {
             let found = if STATEFUL {
-                (*slot).kill(self.dead_state)
+                (*slot).kill(self.dead_state, M::ONE_THREAD)
             } else {
                 (*slot).state.store(self.dead_state, Ordering::Relaxed);
                 IDLE
@@ -204,12 +205,12 @@ macro_rules! thunk_type {
         $name:ident, $kind:ty, $call:ident, $strategy:ident, $stateful:expr
     ) => {
         $(#[$doc])*
-        pub struct $name<'a, B: ThunkSignature, M = Local> {
+        pub struct $name<'a, B: ThunkSignature, M: Mode = Local> {
             raw: RawThunk,
             _marker: PhantomData<(&'a (), fn() -> B, M, *mut ())>,
         }
 
-        impl<'a, B: ThunkSignature, M> $name<'a, B, M> {
+        impl<'a, B: ThunkSignature, M: Mode> $name<'a, B, M> {
             /// Creates a thunk that calls `closure`.
             ///
             /// # Panics
@@ -267,7 +268,7 @@ macro_rules! thunk_type {
             }
         }
 
-        impl<B: ThunkSignature, M> $name<'static, B, M> {
+        impl<B: ThunkSignature, M: Mode> $name<'static, B, M> {
             /// Gives up ownership: the closure lives, and the pointer stays valid, until the
             /// process ends. For C APIs that keep a callback forever (`atexit`, signal
             /// handlers).
@@ -281,7 +282,7 @@ macro_rules! thunk_type {
             }
         }
 
-        impl<B: ThunkSignature, M> $name<'static, B, M> {
+        impl<B: ThunkSignature, M: Mode> $name<'static, B, M> {
             /// Hands the thunk over to C for good, with a destroy notify that drops it: for C
             /// APIs that keep a callback and a data pointer, and call a destroy notify with
             /// that pointer when they drop the callback (sqlite's `xDestroy` beside
@@ -314,14 +315,15 @@ macro_rules! thunk_type {
             }
         }
 
-        impl<B: ThunkSignature, M> Drop for $name<'_, B, M> {
+        impl<B: ThunkSignature, M: Mode> Drop for $name<'_, B, M> {
+            #[inline]
             fn drop(&mut self) {
                 // SAFETY: the thunk was created for `B`, and is dropped once.
-                unsafe { self.raw.release::<B, $stateful>() }
+                unsafe { self.raw.release::<B, M, $stateful>() }
             }
         }
 
-        impl<B: ThunkSignature, M> fmt::Debug for $name<'_, B, M> {
+        impl<B: ThunkSignature, M: Mode> fmt::Debug for $name<'_, B, M> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.debug_struct(stringify!($name))
                     .field("signature", &core::any::type_name::<B>())

@@ -218,7 +218,7 @@ unsafe extern "C" fn destroy<B, F: 'static, const SHARED: bool>(data: *mut c_voi
         not_owned(type_name::<B>(), data, None);
     }
     let dead = slot_ref.frame_body.load(Ordering::Relaxed);
-    match slot_ref.kill(dead) {
+    match slot_ref.kill(dead, false) {
         IDLE => {
             // SAFETY: IDLE: the closure is there and no call is using it (a call swaps in
             // BUSY first); the DEAD state keeps every later call and destroy out.
