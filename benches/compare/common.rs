@@ -363,3 +363,26 @@ pub fn touched_vec<T>(n: usize) -> Vec<T> {
     };
     v
 }
+
+/// Runs this bench binary once per built variant of `variants`, as `--run VARIANT ARGS..`,
+/// each in a fresh process (so none inherits another's heap or mappings), printing what each
+/// prints; then says which variants this build left out. Fails at the first child that fails.
+pub fn run_each_in_a_child(variants: &[(&str, &str)], args: &[String]) -> std::process::ExitCode {
+    let exe = std::env::current_exe().expect("own path");
+    for (variant, _) in variants.iter().filter(|v| built(v.0)) {
+        let output = std::process::Command::new(&exe)
+            .args(["--run", variant])
+            .args(args)
+            .output()
+            .expect("run self");
+        print!("{}", String::from_utf8_lossy(&output.stdout));
+        if !output.status.success() {
+            eprintln!("{variant}: {}", String::from_utf8_lossy(&output.stderr));
+            return std::process::ExitCode::FAILURE;
+        }
+    }
+    if let Some(left_out) = LEFT_OUT {
+        println!("\n{left_out}");
+    }
+    std::process::ExitCode::SUCCESS
+}

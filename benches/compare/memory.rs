@@ -11,7 +11,7 @@
 //! captures one `i64` (8 bytes of state).
 
 use std::hint::black_box;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
 use closure_ffi::BareFnMut;
 #[cfg(feature = "libffi")]
@@ -120,7 +120,6 @@ fn main() -> ExitCode {
         println!("memory: SKIPPED, {why}");
         return ExitCode::SUCCESS;
     }
-    let exe = std::env::current_exe().expect("own path");
     println!("bytes per live callback, {LIVE} alive: memory after - before, / {LIVE}");
     println!(
         "({}; handle = size of the value the caller keeps)\n",
@@ -131,19 +130,5 @@ fn main() -> ExitCode {
         header += &format!(" {column:>7}");
     }
     println!("{header}  what");
-    for (variant, _) in VARIANTS.iter().filter(|v| common::built(v.0)) {
-        let output = Command::new(&exe)
-            .args(["--run", variant])
-            .output()
-            .expect("run self");
-        print!("{}", String::from_utf8_lossy(&output.stdout));
-        if !output.status.success() {
-            eprintln!("{variant}: {}", String::from_utf8_lossy(&output.stderr));
-            return ExitCode::FAILURE;
-        }
-    }
-    if let Some(left_out) = common::LEFT_OUT {
-        println!("\n{left_out}");
-    }
-    ExitCode::SUCCESS
+    common::run_each_in_a_child(VARIANTS, &[])
 }

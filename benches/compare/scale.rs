@@ -10,7 +10,7 @@
 //! The vector of handles (and for libffi, the closures' state) is allocated and touched
 //! before the clock starts.
 
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use closure_ffi::BareFnMut;
@@ -142,20 +142,5 @@ fn main() -> ExitCode {
         "{:<12} {:>8} {:>8} {:>8} {:>9} {:>9}  what",
         "variant", "total s", "ns each", "10th/1st", "MiB", "B each"
     );
-    let exe = std::env::current_exe().expect("own path");
-    for (variant, _) in VARIANTS.iter().filter(|v| common::built(v.0)) {
-        let output = Command::new(&exe)
-            .args(["--run", variant, &count.to_string()])
-            .output()
-            .expect("run self");
-        print!("{}", String::from_utf8_lossy(&output.stdout));
-        if !output.status.success() {
-            eprintln!("{variant}: {}", String::from_utf8_lossy(&output.stderr));
-            return ExitCode::FAILURE;
-        }
-    }
-    if let Some(left_out) = common::LEFT_OUT {
-        println!("\n{left_out}");
-    }
-    ExitCode::SUCCESS
+    common::run_each_in_a_child(VARIANTS, &[count.to_string()])
 }
