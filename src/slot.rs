@@ -69,7 +69,7 @@ pub(crate) const IDLE: usize = 1;
 pub(crate) const BUSY: usize = 0;
 pub(crate) const CONSUMED: usize = 2;
 pub(crate) const DEAD: usize = 3;
-const STATE_BITS: usize = 3;
+pub(crate) const STATE_BITS: usize = 3;
 
 /// The `state` word of a dropped thunk's slot: `DEAD`, and above it where the thunk was
 /// created, for the stale-call message (a `Location` is at least 4-aligned, so its address
@@ -303,6 +303,7 @@ impl Slot {
 /// records only that it decremented the state, so that its fast path keeps no old value.
 #[derive(Debug)]
 #[repr(transparent)]
+#[must_use = "a one-thread refusal leaves the state decremented until `Slot::found` puts it back"]
 pub(crate) struct Refusal(usize);
 
 /// A `Refusal` from a one-thread entry: the state in memory is one less than what it found.

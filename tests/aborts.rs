@@ -495,3 +495,34 @@ fn a_late_call_whose_slot_holds_another_callback_aborts() {
     unsafe { loop1_ud()(first.func, first.data, 1) };
     unreachable!("a call with another callback's slot must abort");
 }
+
+/// A dropped thunk whose slot went to a C-owned user-data callback, called late through its
+/// stub, lands on an abort, not on the callback's data. (The test needs a thunk signature of
+/// the stub kind those slots come from: the first context register, taken by a signature with
+/// no arguments on System V x86_64 and AAPCS64.)
+#[cfg(all(not(windows), any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[test]
+fn a_stale_thunk_whose_slot_went_to_a_c_owned_callback_aborts() {
+    if !in_child(
+        "a_stale_thunk_whose_slot_went_to_a_c_owned_callback_aborts",
+        &[
+            "thunk was called after it was dropped",
+            "C-owned user-data callback",
+        ],
+    ) {
+        return;
+    }
+    type Cb0 = unsafe extern "C" fn() -> i64;
+    let thunk = Thunk::<Cb0>::new(|| 5);
+    let stale = thunk.as_fn();
+    drop(thunk);
+    let enough = 3 * trampoline::pool_stats().slots_per_block as i64;
+    // Enough for the slot to come round (the expected message says it did: a stale call to
+    // a slot that no one took aborts with the stale-thunk message instead).
+    let _owned: Vec<_> = (0..enough)
+        .map(|k| UserData::<CbUd, ud::Last>::into_c(move |x: i64| x * k))
+        .collect();
+    // SAFETY: none: the thunk is dropped; the call must abort.
+    unsafe { stale() };
+    unreachable!("a stale thunk must abort");
+}

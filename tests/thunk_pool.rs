@@ -56,6 +56,7 @@ fn pool_lifecycle() {
     assert!(start.slots_per_block >= 64, "{start:?}");
 
     freed_slots_are_reused_last();
+    a_freed_slot_waits_a_block_whatever_the_cache_held();
     live_counts_return_after_drops();
     thousands_of_thunks_and_no_writable_executable_memory();
     a_million_create_drop_cycles_in_a_flat_pool();
@@ -83,7 +84,9 @@ fn freed_slots_are_reused_last() {
         "{stats:?}"
     );
 
-    // The freed slot is at the back of the queue: every other free slot is taken first.
+    // The freed slot is at the back of this thread's cache, behind a block's worth less one
+    // of others: they are all taken first. (The cache holds at least a block's worth after
+    // each creation: topping it up here maps a second block.)
     let mut others = Vec::with_capacity(spb);
     for i in 0..spb - 1 {
         let thunk = Thunk::<Cb>::new(move |x: isize| x + i as isize);
@@ -99,7 +102,7 @@ fn freed_slots_are_reused_last() {
     let stats = pool_stats();
     assert_eq!(
         (stats.live, stats.free, stats.blocks),
-        (spb - 1, 1, 1),
+        (spb - 1, spb + 1, 2),
         "{stats:?}"
     );
 
@@ -107,7 +110,7 @@ fn freed_slots_are_reused_last() {
     assert_eq!(
         reused.as_ptr(),
         freed,
-        "the freed slot comes back once the queue cycles"
+        "the freed slot comes back once the slots ahead of it are taken"
     );
     assert_eq!(
         // SAFETY: `reused` is alive.
@@ -122,22 +125,23 @@ fn freed_slots_are_reused_last() {
     let stats = pool_stats();
     assert_eq!(
         (stats.live, stats.free, stats.blocks),
-        (spb, 0, 1),
+        (spb, spb, 2),
         "{stats:?}"
     );
 
-    // A full block: the next thunk maps another.
+    // A cache down to a block's worth: the next thunk tops it up, mapping another block.
     let extra = Thunk::<Cb>::new(|x: isize| x);
     let stats = pool_stats();
     assert_eq!(
         (stats.live, stats.free, stats.blocks),
-        (spb + 1, spb - 1, 2),
+        (spb + 1, 2 * spb - 1, 3),
         "{stats:?}"
     );
     assert!(!distinct.contains(&extra.as_ptr()) && extra.as_ptr() != freed);
 
-    // Drop order is reuse order: after the new block's free slots, the slots come back in
-    // the order they were freed.
+    // Drop order is reuse order: after the free slots ahead of them in the cache, the slots
+    // come back in the order they were freed (a full cache gave its oldest block's worth
+    // back to the shared queue on the way, not these).
     let dropped_first = others.remove(7).as_ptr();
     let dropped_second = others.remove(3).as_ptr();
     let mut fresh = Vec::new();
@@ -156,16 +160,47 @@ fn freed_slots_are_reused_last() {
         (dropped_first, dropped_second),
         "FIFO order"
     );
-    assert_eq!(pool_stats().blocks, 2);
+    assert_eq!(pool_stats().blocks, 3);
 
     drop((others, reused, extra, fresh, a, b));
     let stats = pool_stats();
     assert_eq!(
         (stats.live, stats.free, stats.blocks),
-        (0, 2 * spb, 2),
+        (0, 3 * spb, 3),
         "{stats:?}"
     );
     check_invariant(stats, "after the FIFO checks");
+}
+
+/// However many thunks a thread holds when it frees one (its cache of free slots may have
+/// run low), at least a block's worth less one of creations pass before the slot is reused:
+/// the stale-call abort has that long to catch a late call.
+fn a_freed_slot_waits_a_block_whatever_the_cache_held() {
+    let spb = pool_stats().slots_per_block;
+    for phase in 0..8 {
+        let held = spb + phase * 37;
+        let mut live: std::collections::VecDeque<Thunk<Cb>> = (0..held)
+            .map(|k| Thunk::<Cb>::new(move |x: isize| x + k as isize))
+            .collect();
+        // Churn: free the oldest, create one; note when each freed slot comes back.
+        let mut freed_at = std::collections::HashMap::new();
+        let mut shortest = usize::MAX;
+        for creation in 0..2 * spb {
+            let oldest = live.pop_front().expect("held thunks");
+            freed_at.insert(oldest.as_ptr(), creation);
+            drop(oldest);
+            let thunk = Thunk::<Cb>::new(|x: isize| x);
+            if let Some(freed) = freed_at.remove(&thunk.as_ptr()) {
+                shortest = shortest.min(creation - freed);
+            }
+            live.push_back(thunk);
+        }
+        assert!(
+            shortest >= spb - 1,
+            "holding {held} thunks, a freed slot came back after {shortest} creations"
+        );
+    }
+    check_invariant(pool_stats(), "after the churn phases");
 }
 
 fn live_counts_return_after_drops() {
@@ -419,8 +454,9 @@ fn reserved_slots_are_created_without_mapping() {
     trampoline::reserve::<Cb3>(wanted).expect("map the blocks");
     let reserved = pool_stats();
     assert!(
-        reserved.blocks <= before.blocks + 4,
-        "3 blocks and 1 slot need at most 4 blocks: {before:?} -> {reserved:?}"
+        reserved.blocks <= before.blocks + 6,
+        "3 blocks and 1 slot, and the two blocks' worth a thread's cache may take, need at \
+         most 6 blocks: {before:?} -> {reserved:?}"
     );
     assert!(reserved.free >= wanted, "{reserved:?}");
     trampoline::reserve::<Cb3>(wanted).expect("nothing to do");

@@ -19,9 +19,12 @@ use crate::error::Error;
 use crate::slot::Slot;
 
 /// Slots a thread's cache holds at most, per kind: two blocks' worth.
-const CAPACITY: usize = 2 * super::SLOTS_PER_BLOCK;
+pub(super) const CAPACITY: usize = 2 * super::SLOTS_PER_BLOCK;
 
-/// Slots moved between a cache and the shared queue at a time: a block's worth.
+/// Slots moved between a cache and the shared queue at a time: a block's worth. Also the
+/// fewest a cache in use holds: `pop` refills before it would go below, `spill` leaves this
+/// many. So a slot freed to the back of a cache has at least a block's worth of others ahead
+/// of it: it is reused no sooner than a block's worth of creations later.
 const BATCH: usize = super::SLOTS_PER_BLOCK;
 
 /// A thread's cache sizes, per kind: the caches' only counts, which `pool_stats` reads.
@@ -83,17 +86,19 @@ impl ThreadCache {
         unsafe { &mut *self.kinds[kind.index()].get() }
     }
 
-    /// Fills the empty cache of `kind` with a block's worth of slots from the shared queue's
-    /// front (mapping a block if it has none), and takes the first; sets the caches up on
-    /// first use.
+    /// Tops the cache of `kind` up, from `BATCH` slots or fewer, with a block's worth from
+    /// the shared queue's front (mapping blocks while it has fewer), and takes its front
+    /// slot; sets the caches up on first use.
     fn refill(&self, kind: StubKind) -> Result<NonNull<Slot>, Error> {
         if self.published.get().is_null() && !self.set_up() {
             return acquire_shared(kind);
         }
         // SAFETY: the only reference, until the end of this function.
         let cache = unsafe { self.kind(kind) };
+        // SAFETY: set up above; the record outlives the pointer (see `give_back`).
+        let len = unsafe { &*cache.len };
         let mut pool = lock(kind);
-        if pool.free.len == 0 {
+        while pool.free.len < BATCH {
             grow(&mut pool, kind)?;
         }
         let moved = cache.chain.take_front(&mut pool.free.chain, BATCH);
@@ -101,8 +106,7 @@ impl ThreadCache {
         pool.out += moved;
         drop(pool);
         let slot = cache.chain.pop().expect("a refilled cache has slots");
-        // SAFETY: set up above; the record outlives the pointer (see `give_back`).
-        unsafe { &*cache.len }.store(moved - 1, Ordering::Relaxed);
+        len.store(len.load(Ordering::Relaxed) + moved - 1, Ordering::Relaxed);
         Ok(slot)
     }
 
@@ -165,18 +169,25 @@ impl Drop for GiveBack {
     }
 }
 
-/// Takes the front slot of this thread's cache of `kind`, if it has one.
+/// Takes the front slot of this thread's cache of `kind`, if it holds more than `BATCH` (else
+/// `refill` tops it up first, so that the slots freed last stay a block's worth behind).
 #[inline(always)]
 pub(super) fn pop(kind: StubKind) -> Option<NonNull<Slot>> {
     CACHE
         .try_with(|cache| {
             // SAFETY: the only reference, until the end of this closure.
             let cache = unsafe { cache.kind(kind) };
-            let slot = cache.chain.pop()?;
-            // SAFETY: a cache with slots has its record (set up before its first refill; given
-            // up only once empty).
+            if cache.len.is_null() {
+                return None;
+            }
+            // SAFETY: not null: set up, and the record is alive until `give_back` nulls it.
             let len = unsafe { &*cache.len };
-            len.store(len.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
+            let n = len.load(Ordering::Relaxed);
+            if n <= BATCH {
+                return None;
+            }
+            let slot = cache.chain.pop()?;
+            len.store(n - 1, Ordering::Relaxed);
             Some(slot)
         })
         .ok()
@@ -219,8 +230,8 @@ fn spill(kind: StubKind, chain: &mut Chain) -> usize {
     moved
 }
 
-/// `pop` found this thread's cache empty, or gone: refills it from the shared queue (or a new
-/// block), or takes from the shared queue directly if the thread is exiting.
+/// `pop` found this thread's cache low, or not set up, or gone: tops it up from the shared
+/// queue (or new blocks), or takes from the shared queue directly if the thread is exiting.
 #[cold]
 #[inline(never)]
 pub(super) fn refill(kind: StubKind) -> Result<NonNull<Slot>, Error> {

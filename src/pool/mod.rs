@@ -8,12 +8,14 @@
 //!
 //! In front of the shared queues, each thread that creates thunks keeps a FIFO cache per stub
 //! kind: creating a thunk pops the front of it, dropping one pushes to its back, with no lock
-//! and no atomic read-modify-write. An empty cache takes a block's worth of slots from the
-//! front of the shared queue (mapping a block if there are none), under the pool's lock; a
-//! full one (two blocks' worth) gives its oldest block's worth back to the shared queue's back.
-//! So a freed slot is still reused last: after every slot in the cache before it (at least a
-//! block's worth less one, as deep as the single shared queue was with one thunk alive) and,
-//! if it is given back, after every slot in the shared queue.
+//! and no atomic read-modify-write. A cache in use holds at least a block's worth less one of
+//! slots after a creation: when it is down to a block's worth, the next creation first takes
+//! another block's worth from the front of the shared queue (mapping blocks while the queue has
+//! fewer), under the pool's lock; a full one (two blocks' worth) gives its oldest block's worth
+//! back to the shared queue's back. So a freed slot is reused late: after every slot in the
+//! cache ahead of it, at least a block's worth less one, whatever the thread holds (before the
+//! caches, a single shared queue gave that depth only while the pool had that many free
+//! slots), and, if it is given back, after every slot in the shared queue.
 //!
 //! A thunk dropped on another thread goes to that thread's cache if it has one (no lock, same
 //! FIFO order), else straight to the shared queue's back: a drop must never allocate, and a
@@ -158,11 +160,13 @@ pub(super) fn acquire_shared(kind: StubKind) -> Result<NonNull<Slot>, Error> {
     Ok(slot)
 }
 
-/// Maps blocks of stub kind `kind` until at least `free` slots are free.
+/// Maps blocks of stub kind `kind` until the shared queue has at least `free` slots, plus
+/// what a thread's cache takes on the way: it keeps a block's worth or more (topped up a block's
+/// worth at a time) and may end with two.
 pub(crate) fn reserve(kind: StubKind, free: usize) -> Result<(), Error> {
     register_fork_handlers();
     let mut pool = lock(kind);
-    while pool.free.len < free {
+    while pool.free.len < free + cache::CAPACITY {
         grow(&mut pool, kind)?;
     }
     Ok(())

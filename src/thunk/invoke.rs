@@ -111,7 +111,7 @@ unsafe impl<B, Args, R> Invoke<Args, R> for Stale<B> {
 // body already has them in (x86_64, one argument: one instruction more per call otherwise,
 // callgrind).
 
-/// Aborts a call of an `closure` (`FnMut` or `FnOnce`) thunk whose entry was refused: its
+/// Aborts a call of a `closure` (`FnMut` or `FnOnce`) thunk whose entry was refused: its
 /// slot was not idle.
 #[cold]
 #[inline(never)]

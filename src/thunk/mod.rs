@@ -144,13 +144,16 @@ fn dropped_while_running(signature: &str) -> ! {
 /// afterwards makes no system call: for real-time threads, or code that must not block on the
 /// OS at the moment it creates a callback.
 ///
-/// After `reserve::<B>(n)`, the pool serving `B` has at least `n` free slots (and room to take
-/// every one back without allocating). Signatures whose context goes in the same register
-/// share that pool, so they use the reservation too. What creation still does: it takes the
-/// pool's lock (uncontended, a few nanoseconds), and it boxes a closure larger than four
-/// words (a heap allocation; a smaller one is stored in the slot). So creation is **not**
-/// async-signal-safe, reserved or not, and neither is a drop: a signal handler that creates or
-/// drops a thunk can find the pool's lock held, or this thread's free-slot cache half-updated,
+/// After `reserve::<B>(n)`, the pool serving `B` has at least `n` free slots, plus the two
+/// blocks' worth that a creating thread's cache of free slots may take on the way (it keeps at
+/// least a block's worth, so that freed slots are reused late). Signatures whose context goes
+/// in the same register share that pool, so they use the reservation too. What creation still
+/// does: it takes the pool's lock once per block's worth (uncontended, a few nanoseconds); a
+/// thread's first creation allocates the record of its cache and registers the destructor that
+/// gives the cache back at thread exit; and it boxes a closure larger than four words (a heap
+/// allocation; a smaller one is stored in the slot). So creation is **not** async-signal-safe,
+/// reserved or not, and neither is a drop: a signal handler that creates or drops a thunk can
+/// find the pool's lock held, or this thread's free-slot cache half-updated,
 /// by the code it interrupted.
 ///
 /// ```

@@ -4,9 +4,11 @@
 //! slot's address. Slots outlive their callbacks (blocks are never unmapped), so the slot
 //! is still there when C calls after the destroy, or destroys twice: its state says `DEAD`
 //! and the call aborts with a message instead of using freed memory, as a stale thunk's does.
-//! The slot's `entry` word, which no stub reads for these slots, holds a tag of the closure's
-//! type, checked before each call and by the destroy: once the slot holds another callback,
-//! a late call or destroy still aborts unless that callback's closure has the same type.
+//! While the callback lives, the slot's state word holds a tag of the closure's type beside
+//! the state (`live`), and each call and the destroy change it with one compare-and-swap: once
+//! the slot holds anything else, a late call or destroy still aborts, unless it holds another
+//! C-owned callback with the same closure type. The slot's `entry` points at an abort, for a
+//! dropped thunk whose slot this was, called late through its stub.
 //!
 //! The user-data trampolines stay as they are: they call `OwnedMut` / `OwnedFn`, views of
 //! the slot that implement the closure traits by checking it and calling the closure inside.
@@ -17,7 +19,7 @@ use core::hash::{Hash, Hasher};
 use core::marker::PhantomData;
 use core::panic::Location;
 use core::ptr::NonNull;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{UserData, UserDataSignature};
 use crate::abort::abort_with;
@@ -25,7 +27,7 @@ use crate::arch::OWNED_DATA;
 use crate::call::{CallFn, CallMut, CallOnce};
 use crate::pool;
 use crate::signature::Accepts;
-use crate::slot::{BUSY, DEAD, IDLE, Slot, created_at, dead_state, state_of};
+use crate::slot::{BUSY, DEAD, IDLE, STATE_BITS, Slot, created_at, dead_state, state_of};
 use crate::threads::kind;
 use crate::types::UserDataArg;
 
@@ -149,7 +151,7 @@ pub(crate) struct OwnedMut<B, F>(Slot, PhantomData<(B, F)>);
 #[repr(transparent)]
 pub(crate) struct OwnedFn<B, F>(Slot, PhantomData<(B, F)>);
 
-/// A tag of the closure type `F` (and of whether it is shared), for a slot's `entry` word. A
+/// A tag of the closure type `F` (and of whether it is shared), for a slot's state word. A
 /// function address would not do: a generic function may have one copy per codegen unit, so
 /// its address is not one value.
 fn tag<F: 'static>(shared: bool) -> usize {
@@ -180,7 +182,27 @@ fn tag<F: 'static>(shared: bool) -> usize {
     word as usize
 }
 
-/// Puts `closure` in a fresh slot tagged for it, and returns the slot's address.
+/// The state word of a live C-owned callback's slot whose closure has type `F`: the type's
+/// tag above the two state bits, `IDLE` or `BUSY` in them. A thunk's states are bare `IDLE`,
+/// `BUSY` or `CONSUMED` (0 to 2) and a dead slot's are `DEAD` (3) with a location above, so a
+/// slot that went to anything else never holds this word: one compare-and-swap checks both
+/// the type and the state, with no window between them for the slot to change hands.
+fn live<F: 'static>(shared: bool, state: usize) -> usize {
+    // (Bit 2 set: the tag part is never zero.)
+    (tag::<F>(shared) | 4) & !STATE_BITS | state
+}
+
+/// What a stub of `OWNED_DATA`'s kind finds in `entry` when its slot holds a C-owned
+/// callback: a dropped thunk whose slot went to one, called late. It takes no arguments and
+/// never returns, so it suits every calling convention a stub may have been called with.
+extern "C" fn stale_thunk_in_an_owned_slot() -> ! {
+    abort_with(format_args!(
+        "a thunk was called after it was dropped (its slot now holds a C-owned user-data \
+         callback); the pointer C kept is stale"
+    ))
+}
+
+/// Puts `closure` in a fresh slot, live for `F`, and returns the slot's address.
 fn give<F: 'static, const SHARED: bool>(
     closure: F,
     created: &'static Location<'static>,
@@ -189,49 +211,59 @@ fn give<F: 'static, const SHARED: bool>(
         Ok(slot) => slot.as_ptr(),
         Err(error) => panic!("{error}"),
     };
-    // SAFETY: `acquire` gave us this slot, free and unaliased. The tag is stored last, with
-    // release ordering, so a thread handed the address sees the rest.
+    // SAFETY: `acquire` gave us this slot, free and unaliased. The state is stored last, with
+    // release ordering, so a thread handed the address that finds it live sees the rest.
     unsafe {
         Slot::store(slot, closure);
+        let stale = stale_thunk_in_an_owned_slot as extern "C" fn() -> ! as usize;
+        (*slot).entry.store(stale, Ordering::Relaxed);
+        let dead = dead_state(created);
+        (*slot).frame_body.store(dead, Ordering::Relaxed);
         (*slot)
-            .frame_body
-            .store(dead_state(created), Ordering::Relaxed);
-        (*slot).state.store(IDLE, Ordering::Relaxed);
-        (*slot).entry.store(tag::<F>(SHARED), Ordering::Release);
+            .state
+            .store(live::<F>(SHARED, IDLE), Ordering::Release);
     }
     slot.cast()
 }
 
 /// The destroy notify of a slot from `give::<F, SHARED>` for signature `B`: drops the closure,
-/// once, and frees the slot. A second call, or one with a slot that holds another callback,
-/// aborts.
+/// once, and frees the slot. A second call, one during a call, or one with a slot that holds
+/// anything else, aborts.
 ///
 /// # Safety
 ///
-/// `data` is an address `give::<F, SHARED>` returned, and, if its destroy has not been called
-/// yet, no call of the callback is running.
+/// `data` is an address `give::<F, SHARED>` returned, and (for `SHARED`) no call of the
+/// callback is running on another thread.
 unsafe extern "C" fn destroy<B, F: 'static, const SHARED: bool>(data: *mut c_void) {
     let slot = data.cast::<Slot>();
     // SAFETY: a slot address, mapped for the life of the process (blocks are never unmapped).
     let slot_ref = unsafe { &*slot };
-    if slot_ref.entry.load(Ordering::Acquire) != tag::<F>(SHARED) {
-        not_owned(type_name::<B>(), data, None);
-    }
+    // (Read before the swap decides: if the slot is not this callback's, the swap fails and
+    // the value goes unused.)
     let dead = slot_ref.frame_body.load(Ordering::Relaxed);
-    match slot_ref.kill(dead, false) {
-        IDLE => {
-            // SAFETY: IDLE: the closure is there and no call is using it (a call swaps in
-            // BUSY first); the DEAD state keeps every later call and destroy out.
+    let idle = live::<F>(SHARED, IDLE);
+    match slot_ref
+        .state
+        .compare_exchange(idle, dead, Ordering::AcqRel, Ordering::Acquire)
+    {
+        Ok(_) => {
+            // SAFETY: it was this callback's, idle: the closure is there and no call uses it
+            // (a call swaps in BUSY first); DEAD keeps every later call and destroy out.
             unsafe { Slot::drop_closure::<F>(slot) };
             // SAFETY: the slot came from `acquire(OWNED_DATA)` and nothing uses it now.
             unsafe { pool::release(OWNED_DATA, NonNull::new_unchecked(slot)) };
         }
-        BUSY => abort_with(format_args!(
+        Err(found) if found == live::<F>(SHARED, BUSY) => abort_with(format_args!(
             "a C-owned user-data callback ({}) was destroyed while it was running: from inside \
              its own call, or on another thread during a call there",
             type_name::<B>()
         )),
-        _ => not_owned(type_name::<B>(), data, created_at(dead)),
+        Err(found) => {
+            let created = (state_of(found) == DEAD)
+                .then(|| created_at(found))
+                .flatten();
+            not_owned(type_name::<B>(), data, created)
+        }
     }
 }
 
@@ -245,30 +277,41 @@ fn not_owned(what: &str, data: *mut c_void, created: Option<&Location<'_>>) -> !
     ))
 }
 
-/// Aborts a call of a C-owned callback whose slot is not `W`'s live one.
+/// Aborts a call of a C-owned callback whose slot's state word was `found` instead of
+/// `expected` (its live, idle word); `busy` is its busy word, if it has one.
 #[cold]
 #[inline(never)]
-fn stale_call(what: &str, data: *const Slot, word: Option<usize>) -> ! {
-    match word.map(state_of) {
-        Some(BUSY) => abort_with(format_args!(
+fn stale_call(what: &str, data: *const Slot, found: usize, busy: Option<usize>) -> ! {
+    if Some(found) == busy {
+        abort_with(format_args!(
             "a C-owned FnMut user-data callback ({what}) was re-entered, or called from two \
              threads at once; use UserData::into_c_sync with an Fn + Sync closure for callbacks \
              that C calls re-entrantly or concurrently"
-        )),
-        Some(DEAD) => {
-            let created = word
-                .and_then(created_at)
-                .map_or(String::new(), |at| format!(", handed to C at {at}"));
-            abort_with(format_args!(
-                "a C-owned user-data callback ({what}, data {data:p}{created}) was called after \
-                 its destroy notify"
-            ))
-        }
-        _ => abort_with(format_args!(
-            "a C-owned user-data callback ({what}) was called with data {data:p}, which is not \
-             its own: called after its destroy notify, once its slot went to another callback, \
-             or with the wrong pointer"
-        )),
+        ))
+    }
+    if let (DEAD, Some(at)) = (state_of(found), created_at(found)) {
+        abort_with(format_args!(
+            "a C-owned user-data callback ({what}, data {data:p}, handed to C at {at}) was \
+             called after its destroy notify"
+        ))
+    }
+    abort_with(format_args!(
+        "a C-owned user-data callback ({what}) was called with data {data:p}, which is not \
+         its own: called after its destroy notify, once its slot went to another callback, or \
+         with the wrong pointer"
+    ))
+}
+
+/// Puts a C-owned `FnMut` callback's slot back to idle when its call ends, even by unwinding.
+struct Leave<'a> {
+    state: &'a AtomicUsize,
+    idle: usize,
+}
+
+impl Drop for Leave<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        self.state.store(self.idle, Ordering::Release);
     }
 }
 
@@ -276,15 +319,19 @@ impl<B, F: CallMut<Args, R> + 'static, Args, R> CallFn<Args, R> for OwnedMut<B, 
     #[inline]
     fn call_fn(&self, args: Args) -> R {
         let slot = &self.0;
-        if slot.entry.load(Ordering::Acquire) != tag::<F>(false) {
-            stale_call(type_name::<B>(), slot, None);
+        let (idle, busy) = (live::<F>(false, IDLE), live::<F>(false, BUSY));
+        if let Err(found) =
+            slot.state
+                .compare_exchange(idle, busy, Ordering::Acquire, Ordering::Acquire)
+        {
+            stale_call(type_name::<B>(), slot, found, Some(busy));
         }
-        let _busy = match slot.enter_as::<IDLE>(false) {
-            Ok(busy) => busy,
-            Err(refusal) => stale_call(type_name::<B>(), slot, Some(slot.found(refusal))),
+        let _leave = Leave {
+            state: &slot.state,
+            idle,
         };
-        // SAFETY: the tag says the slot holds an `F`, and the busy state keeps every other
-        // call and the destroy away from it until `_busy` is dropped.
+        // SAFETY: the state said this callback's closure, an `F`, idle; now busy, which keeps
+        // every other call and the destroy away from it until `_leave` is dropped.
         unsafe { (*Slot::closure::<F>(slot)).call_mut(args) }
     }
 }
@@ -293,16 +340,13 @@ impl<B, F: CallFn<Args, R> + 'static, Args, R> CallFn<Args, R> for OwnedFn<B, F>
     #[inline]
     fn call_fn(&self, args: Args) -> R {
         let slot = &self.0;
-        let word = slot.state.load(Ordering::Acquire);
-        if slot.entry.load(Ordering::Acquire) != tag::<F>(true) || state_of(word) == DEAD {
-            stale_call(
-                type_name::<B>(),
-                slot,
-                Some(word).filter(|w| state_of(*w) == DEAD),
-            );
+        let found = slot.state.load(Ordering::Acquire);
+        if found != live::<F>(true, IDLE) {
+            stale_call(type_name::<B>(), slot, found, None);
         }
-        // SAFETY: the tag says the slot holds an `F` (`Sync`: shared calls from any thread
-        // are sound), not destroyed: C destroys it only after its last call (its contract).
+        // SAFETY: the state said this callback's closure, an `F` (`Sync`: shared calls from
+        // any thread are sound), not destroyed; C destroys it only after its last call (its
+        // contract: a destroy racing this call on another thread is not caught).
         unsafe { (*Slot::closure::<F>(slot)).call_fn(args) }
     }
 }
