@@ -41,8 +41,14 @@ pub(super) fn registry() -> MutexGuard<'static, Vec<Arc<Published>>> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// One kind's cache: its chain, and its count in the thread's `Published` record (null while
-/// the thread has no record: before its first refill, and after it gave its caches back).
+/// The count a kind's cache points at while its thread has no record (before its first
+/// refill, and after it gave its caches back): above `CAPACITY`, so that `pop` tries the empty
+/// chain and `push` takes its cold branch, which recognises it. Never written. (A sentinel
+/// rather than null: the fast paths then test nothing but the count.)
+static NO_CACHE: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// One kind's cache: its chain, and its count in the thread's `Published` record (or
+/// `NO_CACHE`).
 struct KindCache {
     chain: Chain,
     len: *const AtomicUsize,
@@ -60,7 +66,7 @@ thread_local! {
             kinds: [const {
                 UnsafeCell::new(KindCache {
                     chain: Chain::new(),
-                    len: core::ptr::null(),
+                    len: &raw const NO_CACHE,
                 })
             }; KINDS],
             published: Cell::new(core::ptr::null()),
@@ -124,7 +130,7 @@ impl ThreadCache {
         registry().push(Arc::clone(&published));
         let published = Arc::into_raw(published);
         for kind in StubKind::all() {
-            // SAFETY: the record lives until `give_back` nulls these pointers; one reference
+            // SAFETY: the record lives until `give_back` points these away from it; one reference
             // to each cache at a time.
             unsafe { self.kind(kind).len = &(*published).cached[kind.index()] };
         }
@@ -137,7 +143,7 @@ impl ThreadCache {
         for kind in StubKind::all() {
             // SAFETY: one reference to each cache at a time.
             let cache = unsafe { self.kind(kind) };
-            if cache.len.is_null() {
+            if core::ptr::eq(cache.len, &NO_CACHE) {
                 continue;
             }
             // SAFETY: set up, and the record is alive until the end of this function.
@@ -148,7 +154,7 @@ impl ThreadCache {
             pool.out -= moved;
             drop(pool);
             len.store(0, Ordering::Relaxed);
-            cache.len = core::ptr::null();
+            cache.len = &raw const NO_CACHE;
         }
         let published = self.published.replace(core::ptr::null());
         if !published.is_null() {
@@ -177,15 +183,13 @@ pub(super) fn pop(kind: StubKind) -> Option<NonNull<Slot>> {
         .try_with(|cache| {
             // SAFETY: the only reference, until the end of this closure.
             let cache = unsafe { cache.kind(kind) };
-            if cache.len.is_null() {
-                return None;
-            }
-            // SAFETY: not null: set up, and the record is alive until `give_back` nulls it.
+            // SAFETY: `NO_CACHE`, or the record, alive until `give_back` points away from it.
             let len = unsafe { &*cache.len };
             let n = len.load(Ordering::Relaxed);
             if n <= BATCH {
                 return None;
             }
+            // (`None` here: no cache, whose chain is empty.)
             let slot = cache.chain.pop()?;
             len.store(n - 1, Ordering::Relaxed);
             Some(slot)
@@ -202,13 +206,13 @@ pub(super) fn push(kind: StubKind, slot: NonNull<Slot>) -> bool {
         .try_with(|cache| {
             // SAFETY: the only reference, until the end of this closure.
             let cache = unsafe { cache.kind(kind) };
-            if cache.len.is_null() {
-                return false;
-            }
-            // SAFETY: not null: set up, and the record is alive until `give_back` nulls it.
+            // SAFETY: `NO_CACHE`, or the record, alive until `give_back` points away from it.
             let len = unsafe { &*cache.len };
             let mut n = len.load(Ordering::Relaxed);
-            if n == CAPACITY {
+            if n >= CAPACITY {
+                if core::ptr::eq(cache.len, &NO_CACHE) {
+                    return false;
+                }
                 n -= spill(kind, &mut cache.chain);
             }
             cache.chain.push(slot);
