@@ -103,6 +103,16 @@ pub enum Sync {}
 
 /// A thread mode: [`Local`], [`Send`] or [`Sync`] (sealed: a thunk's mode parameter is one of
 /// these three).
+///
+/// ```compile_fail,E0277
+/// type Cb = unsafe extern "C" fn(i32) -> i32;
+/// let thunk: trampoline::Thunk<'static, Cb, String>; // not a thread mode
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a thread mode",
+    label = "a thunk's second type parameter says which threads C may call it from",
+    note = "use `threads::Local` (the default), `threads::Send` or `threads::Sync`"
+)]
 pub trait Mode: sealed::Sealed {}
 impl Mode for Local {}
 impl Mode for Send {}
