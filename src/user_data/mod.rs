@@ -239,6 +239,17 @@ pub struct UserData<'a, B, P> {
 // user-data signature gets `UserDataSignature`'s own error message (E0277) rather than a bare
 // "no function `new`" (E0599).
 impl<'a, B, P> UserData<'a, B, P> {
+    /// The callback `func` and its user data `data`, the closure borrowed for `'a`.
+    #[inline]
+    fn from_parts(func: B, data: *mut c_void) -> Self {
+        UserData {
+            func,
+            data,
+            _borrow: PhantomData,
+            _position: PhantomData,
+        }
+    }
+
     /// Borrows an `FnMut` closure for the time C may call it.
     ///
     /// C must not call it from two threads at once, nor re-enter it, nor call it from another
@@ -250,12 +261,7 @@ impl<'a, B, P> UserData<'a, B, P> {
         B: UserDataSignature<P> + Accepts<F, (P, kind::Exclusive)>,
         F: CallMut<B::ClosureArgs, B::Ret>,
     {
-        UserData {
-            func: B::trampoline_mut::<F>(),
-            data: (closure as *mut F).cast(),
-            _borrow: PhantomData,
-            _position: PhantomData,
-        }
+        Self::from_parts(B::trampoline_mut::<F>(), (closure as *mut F).cast())
     }
 
     /// Borrows an `Fn + Sync` closure, which C may call from any number of threads at once and
@@ -266,12 +272,10 @@ impl<'a, B, P> UserData<'a, B, P> {
         B: UserDataSignature<P> + Accepts<F, (P, kind::Shared)>,
         F: CallFn<B::ClosureArgs, B::Ret> + Sync,
     {
-        UserData {
-            func: B::trampoline_fn::<F>(),
-            data: (closure as *const F).cast_mut().cast(),
-            _borrow: PhantomData,
-            _position: PhantomData,
-        }
+        Self::from_parts(
+            B::trampoline_fn::<F>(),
+            (closure as *const F).cast_mut().cast(),
+        )
     }
 
     /// Borrows an `Fn` closure that need not be `Sync` (it may hold a `Cell`, say), which C
@@ -300,12 +304,10 @@ impl<'a, B, P> UserData<'a, B, P> {
         B: UserDataSignature<P> + Accepts<F, (P, kind::Shared)>,
         F: CallFn<B::ClosureArgs, B::Ret>,
     {
-        UserData {
-            func: B::trampoline_fn::<F>(),
-            data: (closure as *const F).cast_mut().cast(),
-            _borrow: PhantomData,
-            _position: PhantomData,
-        }
+        Self::from_parts(
+            B::trampoline_fn::<F>(),
+            (closure as *const F).cast_mut().cast(),
+        )
     }
 
     /// The C function pointer to pass as the callback.
