@@ -31,7 +31,7 @@ thread_local! {
 
 fn given() -> MutexGuard<'static, BTreeSet<usize>> {
     FORK_HANDLERS.call_once(|| {
-        let _ = os::at_fork(before_fork, after_fork);
+        let _ = os::at_fork(before_fork, after_fork, after_fork);
     });
     // No user code runs under the lock: a poisoned lock still guards a consistent set.
     GIVEN

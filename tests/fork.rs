@@ -6,10 +6,13 @@
 //! Each child here is killed by an alarm if it hangs, and the parent checks how it ended.
 #![cfg(unix)]
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+mod common;
 
-use trampoline::{Thunk, ThunkMut, threads};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
+
+use common::in_passing_child;
+use trampoline::{Thunk, ThunkMut, pool_stats, threads};
 
 type Cb = unsafe extern "C" fn(i64) -> i64;
 
@@ -90,4 +93,78 @@ fn a_child_forked_during_create_and_drop_can_use_thunks() {
         "children failed (round, wait status; signal {} = SIGALRM means it hung): {failures:?}",
         libc::SIGALRM,
     );
+}
+
+/// A child forked while another thread holds a cache of free slots cannot reuse them (that
+/// thread is not in the child): `pool_stats` there counts them as stranded, not free, and the
+/// child's own creations come from the shared pool and its own cache. (In a child process of
+/// this test binary, so that no other test's threads hold caches.)
+#[test]
+fn a_forked_child_counts_other_threads_caches_as_stranded() {
+    let name = "a_forked_child_counts_other_threads_caches_as_stranded";
+    if !in_passing_child(name, &std::env::current_exe().unwrap(), &[]) {
+        return;
+    }
+    // A thread that sets up its cache (one create and drop), then waits until the fork is done.
+    let (ready_tx, ready) = mpsc::channel();
+    let (done, done_rx) = mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        drop(Thunk::<Cb>::new(|x: i64| x));
+        ready_tx.send(()).unwrap();
+        done_rx.recv().unwrap();
+    });
+    ready.recv().unwrap();
+    let before = pool_stats();
+    assert!(
+        before.cached > 0,
+        "the holder thread caches slots: {before:?}"
+    );
+    assert_eq!(
+        before.stranded, 0,
+        "nothing is stranded in a process that did not fork"
+    );
+
+    // SAFETY: the child only uses this crate, the allocator (which glibc and musl make safe
+    // after fork) and async-signal-safe calls, and ends with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed: {}", std::io::Error::last_os_error());
+    if pid == 0 {
+        // SAFETY: alarm only arms a timer; its default action ends a child that hangs.
+        unsafe { libc::alarm(10) };
+        let after = pool_stats();
+        let mut code = 0;
+        if after.stranded != before.cached || after.cached != 0 {
+            code = 2;
+        } else if after.free != before.free - before.cached || after.live != before.live {
+            code = 3;
+        } else {
+            // The child still creates and drops; what it takes and gives back adds up.
+            let thunk = Thunk::<Cb>::new(|x: i64| x + 1);
+            // SAFETY: the thunk is alive.
+            let called = unsafe { (thunk.as_fn())(1) };
+            let during = pool_stats();
+            drop(thunk);
+            let end = pool_stats();
+            if called != 2 || during.live != before.live + 1 || end.live != before.live {
+                code = 4;
+            } else if end.stranded != before.cached
+                || end.free + end.live + end.stranded != end.blocks * end.slots_per_block
+            {
+                code = 5;
+            }
+        }
+        // SAFETY: ends the child without running the parent's exit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    done.send(()).unwrap();
+    holder.join().unwrap();
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the child's stats did not add up (exit code 2: stranded or cached, 3: free or live \
+         before creating, 4: live while creating, 5: the totals after; wait status {status})"
+    );
+    assert_eq!(pool_stats().stranded, 0, "the parent strands nothing");
 }

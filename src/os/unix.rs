@@ -27,12 +27,17 @@ pub(crate) fn write_stderr(mut bytes: &[u8]) {
     }
 }
 
-/// Has `prepare` run in the thread that calls `fork()` just before it, and `after` just after
-/// it, in the parent and in the child. Returns whether the handlers were registered.
-pub(crate) fn at_fork(prepare: unsafe extern "C" fn(), after: unsafe extern "C" fn()) -> bool {
+/// Has `prepare` run in the thread that calls `fork()` just before it, and `parent` and
+/// `child` just after it, in the parent and in the child. Returns whether the handlers were
+/// registered.
+pub(crate) fn at_fork(
+    prepare: unsafe extern "C" fn(),
+    parent: unsafe extern "C" fn(),
+    child: unsafe extern "C" fn(),
+) -> bool {
     // SAFETY: registers plain functions that live as long as the process (this crate is never
     // unloaded while its blocks exist: they are never unmapped).
-    unsafe { libc::pthread_atfork(Some(prepare), Some(after), Some(after)) == 0 }
+    unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) == 0 }
 }
 
 /// Why the code could not be mapped from the image, and whether the region it was to go in

@@ -68,7 +68,11 @@ pub(crate) fn write_stderr(mut bytes: &[u8]) {
 }
 
 /// Windows has no `fork()`: nothing to register.
-pub(crate) fn at_fork(_prepare: unsafe extern "C" fn(), _after: unsafe extern "C" fn()) -> bool {
+pub(crate) fn at_fork(
+    _prepare: unsafe extern "C" fn(),
+    _parent: unsafe extern "C" fn(),
+    _child: unsafe extern "C" fn(),
+) -> bool {
     true
 }
 

@@ -166,6 +166,13 @@ impl ThreadCache {
     }
 }
 
+/// This thread's record, or null (none yet, or given back).
+pub(super) fn own_record() -> *const Published {
+    CACHE
+        .try_with(|cache| cache.published.get())
+        .unwrap_or(core::ptr::null())
+}
+
 /// Gives the thread's caches back when the thread exits.
 struct GiveBack;
 

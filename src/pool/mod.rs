@@ -39,8 +39,9 @@
 //! handlers: before the fork the forking thread takes every pool lock (in kind order; nothing
 //! else ever holds two) and then the registry's, and after it, in parent and child, lets them
 //! go. The child gets consistent pools, and the parent's thunks, which it inherits, keep
-//! working there. The other threads' caches are not in the child (their slots stay unused
-//! there). (A `fork()` from a signal handler that interrupted this crate's own create or drop
+//! working there. The other threads' caches are stranded in the child: no thread there owns
+//! them, so their slots are never reused. The child's handler drops those threads' records and
+//! counts their slots as `PoolStats::stranded`, so that `pool_stats` does not report them free. (A `fork()` from a signal handler that interrupted this crate's own create or drop
 //! on the same thread would deadlock in the handler, as it would with any lock-taking
 //! `pthread_atfork` handler, libc's own included.)
 
@@ -64,6 +65,8 @@ pub(super) struct KindPool {
     free: FreeList,
     /// Slots not in `free`: live, or in a thread's cache.
     out: usize,
+    /// Slots in the caches of threads that a `fork()` left behind (only ever in a child).
+    stranded: usize,
     blocks: usize,
     copied_blocks: usize,
 }
@@ -75,6 +78,7 @@ static POOLS: [Mutex<KindPool>; KINDS] = [const {
     Mutex::new(KindPool {
         free: FreeList::new(),
         out: 0,
+        stranded: 0,
         blocks: 0,
         copied_blocks: 0,
     })
@@ -115,7 +119,7 @@ pub(super) fn register_fork_handlers() {
 fn register_fork_handlers_now() {
     FORK_HANDLERS.call_once(|| {
         // Without them the pools still work; only a child forked mid-create could hang.
-        let _ = os::at_fork(before_fork, after_fork);
+        let _ = os::at_fork(before_fork, after_fork_in_parent, after_fork_in_child);
     });
 }
 
@@ -131,8 +135,39 @@ unsafe extern "C" fn before_fork() {
     let _ = REGISTRY_HELD_ACROSS_FORK.try_with(|held| *held.borrow_mut() = Some(registry));
 }
 
-/// Runs in the parent and in the child just after `fork()`: lets the pool locks go.
-unsafe extern "C" fn after_fork() {
+/// Runs in the child just after `fork()`: strands the other threads' caches (see the module
+/// documentation), then lets the locks go. Allocates and frees nothing: it only drops
+/// references to records that those threads still own.
+unsafe extern "C" fn after_fork_in_child() {
+    let _ = REGISTRY_HELD_ACROSS_FORK.try_with(|registry| {
+        let _ = HELD_ACROSS_FORK.try_with(|pools| {
+            let (mut registry, mut pools) = (registry.borrow_mut(), pools.borrow_mut());
+            // Only when `before_fork` took every lock (not during this thread's exit).
+            let (Some(registry), true) = (registry.as_mut(), pools.iter().all(Option::is_some))
+            else {
+                return;
+            };
+            let own = cache::own_record();
+            registry.retain(|record| {
+                if core::ptr::eq(Arc::as_ptr(record), own) {
+                    return true;
+                }
+                for (pool, cached) in pools.iter_mut().flatten().zip(&record.cached) {
+                    let cached = cached.load(Ordering::Relaxed);
+                    pool.out -= cached;
+                    pool.stranded += cached;
+                }
+                false
+            });
+        });
+    });
+    // SAFETY: the same handler as the parent's, in the same place.
+    unsafe { after_fork_in_parent() };
+}
+
+/// Runs in the parent just after `fork()`, and last in the child's handler: lets the pool
+/// locks go.
+unsafe extern "C" fn after_fork_in_parent() {
     let _ = REGISTRY_HELD_ACROSS_FORK.try_with(|held| *held.borrow_mut() = None);
     let _ = HELD_ACROSS_FORK.try_with(|held| held.borrow_mut().iter_mut().for_each(|g| *g = None));
 }
@@ -231,6 +266,10 @@ pub struct PoolStats {
     /// Of `free`, the slots held in the caches of threads that are still running (a thread's
     /// cache goes back to the shared pool when it exits).
     pub cached: usize,
+    /// Slots that were in the caches of the parent's other threads when this process was
+    /// forked from it: only the forking thread exists in a child, so they are never reused.
+    /// Counted in neither `free` nor `live`; always 0 outside a forked child.
+    pub stranded: usize,
     /// Blocks mapped so far (never unmapped).
     pub blocks: usize,
     /// Of those, blocks whose code was copied into fresh memory and made executable, rather
@@ -257,6 +296,7 @@ pub fn pool_stats() -> PoolStats {
     for kind in StubKind::all() {
         let pool = lock(kind);
         out += pool.out;
+        stats.stranded += pool.stranded;
         stats.free += pool.free.len;
         stats.blocks += pool.blocks;
         stats.copied_blocks += pool.copied_blocks;
