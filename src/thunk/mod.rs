@@ -111,29 +111,31 @@ impl RawThunk {
                 (*slot).state.store(self.dead_state, Ordering::Relaxed);
                 IDLE
             };
-            match found {
-                BUSY => dropped_while_running(core::any::type_name::<B>()),
-                DEAD => unreachable!("a thunk is dropped once"),
-                found => {
-                    let stale = B::body::<Stale<B>>();
-                    match B::PLAN.frame() {
-                        Some(_) => (*slot).frame_body.store(stale, Ordering::Release),
-                        None => (*slot).entry.store(stale, Ordering::Release),
-                    }
-                    if let (IDLE, Some(drop_closure)) = (found, self.drop_closure) {
-                        // The slot still holds the closure (never consumed): drop it, once.
-                        drop_closure(slot);
-                    }
-                }
+            if found == BUSY || found == DEAD {
+                refused_drop(found, core::any::type_name::<B>());
+            }
+            let stale = B::body::<Stale<B>>();
+            match B::PLAN.frame() {
+                Some(_) => (*slot).frame_body.store(stale, Ordering::Release),
+                None => (*slot).entry.store(stale, Ordering::Release),
+            }
+            if let (IDLE, Some(drop_closure)) = (found, self.drop_closure) {
+                // The slot still holds the closure (never consumed): drop it, once.
+                drop_closure(slot);
             }
             pool::release(B::PLAN.kind(), self.slot);
         }
     }
 }
 
+/// A drop that found its slot `BUSY` (the closure is running) or `DEAD` (dropped already).
+/// Out of line, so that the drop's own path stays small enough to inline.
 #[cold]
 #[inline(never)]
-fn dropped_while_running(signature: &str) -> ! {
+fn refused_drop(found: usize, signature: &str) -> ! {
+    if found == DEAD {
+        unreachable!("a thunk is dropped once");
+    }
     abort_with(format_args!(
         "a thunk ({signature}) was dropped while its closure was running: from inside its own \
          call, or on another thread during a call there"
