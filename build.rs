@@ -76,8 +76,9 @@ mod test_clib {
     /// Whether the C test library can call `sysv64` callbacks on x86_64: not where cl.exe
     /// compiles it (it has no `sysv_abi`), and not under Control Flow Guard on Windows, where
     /// LLVM (rustc and clang-cl alike, checked with clang 14 and rustc 1.95) passes the target
-    /// of a guarded call to a System V function in rdx instead of rax, so that the guard's
-    /// dispatch jumps to whatever rax held. The Rust tests of `extern "sysv64"` against C are
+    /// of a guarded call to a System V function in the next free System V argument register
+    /// (rsi after one argument, rdx after two) instead of rax, so that the guard's dispatch
+    /// jumps to whatever rax held. The Rust tests of `extern "sysv64"` against C are
     /// compiled out (cfg `testlib_no_sysv64`) where it cannot.
     fn c_has_sysv64(build: &cc::Build) -> bool {
         let compiler = build.get_compiler();

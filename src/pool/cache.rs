@@ -110,9 +110,11 @@ impl ThreadCache {
         let moved = cache.chain.take_front(&mut pool.free.chain, BATCH);
         pool.free.len -= moved;
         pool.out += moved;
-        drop(pool);
         let slot = cache.chain.pop().expect("a refilled cache has slots");
+        // Under the lock, with `out`: a fork's child handler, which holds every lock, then
+        // never sees a count that `out` does not include yet.
         len.store(len.load(Ordering::Relaxed) + moved - 1, Ordering::Relaxed);
+        drop(pool);
         Ok(slot)
     }
 
@@ -152,8 +154,8 @@ impl ThreadCache {
             let moved = pool.free.chain.take_front(&mut cache.chain, usize::MAX);
             pool.free.len += moved;
             pool.out -= moved;
+            len.store(0, Ordering::Relaxed); // under the lock, with `out` (see `refill`)
             drop(pool);
-            len.store(0, Ordering::Relaxed);
             cache.len = &raw const NO_CACHE;
         }
         let published = self.published.replace(core::ptr::null());
@@ -220,7 +222,7 @@ pub(super) fn push(kind: StubKind, slot: NonNull<Slot>) -> bool {
                 if core::ptr::eq(cache.len, &NO_CACHE) {
                     return false;
                 }
-                n -= spill(kind, &mut cache.chain);
+                n = spill(kind, &mut cache.chain, len);
             }
             cache.chain.push(slot);
             len.store(n + 1, Ordering::Relaxed);
@@ -229,16 +231,18 @@ pub(super) fn push(kind: StubKind, slot: NonNull<Slot>) -> bool {
         .unwrap_or(false)
 }
 
-/// Gives a full cache's oldest block's worth of slots to the shared queue's back; returns how
-/// many.
+/// Gives a full cache's oldest block's worth of slots to the shared queue's back; returns the
+/// cache's new count, which it stores in `len` under the lock, with `out` (see `refill`).
 #[cold]
 #[inline(never)]
-fn spill(kind: StubKind, chain: &mut Chain) -> usize {
+fn spill(kind: StubKind, chain: &mut Chain, len: &AtomicUsize) -> usize {
     let mut pool = lock(kind);
     let moved = pool.free.chain.take_front(chain, BATCH);
     pool.free.len += moved;
     pool.out -= moved;
-    moved
+    let n = len.load(Ordering::Relaxed) - moved;
+    len.store(n, Ordering::Relaxed);
+    n
 }
 
 /// `pop` found this thread's cache low, or not set up, or gone: tops it up from the shared

@@ -41,9 +41,13 @@
 //! go. The child gets consistent pools, and the parent's thunks, which it inherits, keep
 //! working there. The other threads' caches are stranded in the child: no thread there owns
 //! them, so their slots are never reused. The child's handler drops those threads' records and
-//! counts their slots as `PoolStats::stranded`, so that `pool_stats` does not report them free. (A `fork()` from a signal handler that interrupted this crate's own create or drop
-//! on the same thread would deadlock in the handler, as it would with any lock-taking
-//! `pthread_atfork` handler, libc's own included.)
+//! counts their slots as `PoolStats::stranded`, so that `pool_stats` does not report them
+//! free. (Every change of a cache's count that goes with a change of `out` is made under the
+//! pool's lock, so the handler, which holds them all, sees the two agree; a count changed
+//! without the lock, by a create or drop on the cache alone, may be one off.) (A `fork()` from
+//! a signal handler that interrupted this crate's own create or drop on the same thread would
+//! deadlock in the handler, as it would with any lock-taking `pthread_atfork` handler, libc's
+//! own included.)
 
 mod cache;
 mod list;
@@ -63,7 +67,7 @@ use crate::slot::{SLOT_SIZE, Slot};
 
 pub(super) struct KindPool {
     free: FreeList,
-    /// Slots not in `free`: live, or in a thread's cache.
+    /// Slots not in `free`: live, or in a thread's cache (not stranded ones).
     out: usize,
     /// Slots in the caches of threads that a `fork()` left behind (only ever in a child).
     stranded: usize,
@@ -98,10 +102,10 @@ pub(super) fn lock(kind: StubKind) -> MutexGuard<'static, KindPool> {
 static FORK_HANDLERS: Once = Once::new();
 
 thread_local! {
-    /// The pool locks the forking thread holds from `before_fork` until `after_fork`.
+    /// The pool locks the forking thread holds from `before_fork` until `let_locks_go`.
     static HELD_ACROSS_FORK: RefCell<[Option<MutexGuard<'static, KindPool>>; KINDS]> =
         const { RefCell::new([const { None }; KINDS]) };
-    /// The registry lock the forking thread holds from `before_fork` until `after_fork`.
+    /// The registry lock the forking thread holds from `before_fork` until `let_locks_go`.
     static REGISTRY_HELD_ACROSS_FORK: RefCell<Option<MutexGuard<'static, Vec<Arc<Published>>>>> =
         const { RefCell::new(None) };
 }
@@ -153,7 +157,9 @@ unsafe extern "C" fn after_fork_in_child() {
                     return true;
                 }
                 for (pool, cached) in pools.iter_mut().flatten().zip(&record.cached) {
-                    let cached = cached.load(Ordering::Relaxed);
+                    // `min`: never more than `out` holds (see the module documentation), but
+                    // a handler must not panic on a miscount.
+                    let cached = cached.load(Ordering::Relaxed).min(pool.out);
                     pool.out -= cached;
                     pool.stranded += cached;
                 }
@@ -161,13 +167,16 @@ unsafe extern "C" fn after_fork_in_child() {
             });
         });
     });
-    // SAFETY: the same handler as the parent's, in the same place.
-    unsafe { after_fork_in_parent() };
+    let_locks_go();
 }
 
-/// Runs in the parent just after `fork()`, and last in the child's handler: lets the pool
-/// locks go.
+/// Runs in the parent just after `fork()`.
 unsafe extern "C" fn after_fork_in_parent() {
+    let_locks_go();
+}
+
+/// Lets go of the locks `before_fork` took.
+fn let_locks_go() {
     let _ = REGISTRY_HELD_ACROSS_FORK.try_with(|held| *held.borrow_mut() = None);
     let _ = HELD_ACROSS_FORK.try_with(|held| held.borrow_mut().iter_mut().for_each(|g| *g = None));
 }
@@ -268,7 +277,9 @@ pub struct PoolStats {
     pub cached: usize,
     /// Slots that were in the caches of the parent's other threads when this process was
     /// forked from it: only the forking thread exists in a child, so they are never reused.
-    /// Counted in neither `free` nor `live`; always 0 outside a forked child.
+    /// Counted in neither `free` nor `live`; always 0 outside a forked child. Exact when no
+    /// other thread of the parent was creating or dropping thunks at the fork (else it may be
+    /// one off per such thread).
     pub stranded: usize,
     /// Blocks mapped so far (never unmapped).
     pub blocks: usize,
